@@ -1,0 +1,317 @@
+package wiring
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// StateExistsError reports that sandbox state for a name is already on disk,
+// from an earlier launch whose container may still exist. A launch never
+// overwrites it: the sidecar and tokens belong to that container.
+type StateExistsError struct {
+	Name string
+	Path string
+}
+
+func (e *StateExistsError) Error() string {
+	return fmt.Sprintf("container name %q is in use: sandbox state from an earlier launch exists at %s; "+
+		"remove the container and run 'sandwire cleanup %s' first", e.Name, e.Path, e.Name)
+}
+
+// ComposeOptions are the collaborators and server facts one launch needs.
+type ComposeOptions struct {
+	// Tokens stores phantom tokens. Needed when the plan wires SSH.
+	Tokens TokenStore
+	// Shield prepares the egress firewall. When the plan has the shield on
+	// and Shield is nil, Compose fails closed with ErrShieldUnavailable.
+	Shield Shield
+	// ServerRootless is whether the podman server that will run the
+	// container is rootless; it decides the user namespace.
+	ServerRootless bool
+}
+
+// Launch is the outcome of Compose: the plan, the edits to apply, and the
+// host state laid down for them. The launch holds the container name until
+// Commit or Rollback, so no other launch or cleanup of the name can touch
+// the same files and tokens in between.
+type Launch struct {
+	Name        string
+	Plan        Plan
+	Edits       *Edits
+	Resources   Resources
+	SidecarPath string
+	// Notes are messages for the user (skipped subsystems, warnings).
+	Notes []string
+
+	tokens TokenStore
+	minted []string // phantom tokens this launch stored
+	paths  []string // paths this launch created, in creation order
+	lock   *nameLock
+}
+
+// Compose resolves the plan for name, lays down its host state (run state
+// dir with meta.json, per-container runtime dir, sidecar, tokens) and
+// returns the edits that wire a container into it. Every check that can
+// fail without touching the disk runs first; once anything was written, a
+// failure rolls back exactly what this call wrote before returning.
+func Compose(ctx context.Context, cfg Config, name string, req Request, opts ComposeOptions) (_ *Launch, err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	plan, notes, err := ResolvePlan(req)
+	if err != nil {
+		return nil, err
+	}
+	if plan.Shield && cfg.ShieldBypass {
+		plan.Shield = false
+		notes = append(notes, "WARNING: the egress firewall is bypassed by configuration "+
+			"(shield_bypass_firewall_no_protection); this container has unrestricted network access")
+	}
+	if plan.Shield && opts.Shield == nil {
+		return nil, ErrShieldUnavailable
+	}
+	if plan.SSH && opts.Tokens == nil {
+		return nil, errors.New("wiring the SSH signer needs a token store, and none was given")
+	}
+	runtimeDir := cfg.ContainerRuntimeDir(name)
+	if cfg.ServicesMode == ServicesSocket {
+		if err := CheckSocketPaths(runtimeDir); err != nil {
+			return nil, err
+		}
+	}
+
+	lock, err := lockName(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	l := &Launch{Name: name, Plan: plan, Notes: notes, tokens: opts.Tokens, lock: lock,
+		SidecarPath: cfg.SidecarPath(name)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, l.Rollback(context.WithoutCancel(ctx)))
+		}
+	}()
+	if err := checkNoState(cfg, name); err != nil {
+		return nil, err
+	}
+	if err := l.layDown(ctx, cfg, req, opts, runtimeDir); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// checkNoState fails when anything keyed by name is already on disk.
+func checkNoState(cfg Config, name string) error {
+	for _, p := range []string{cfg.RunStateDir(name), cfg.SidecarPath(name), cfg.ContainerRuntimeDir(name)} {
+		if _, err := os.Lstat(p); err == nil {
+			return &StateExistsError{Name: name, Path: p}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("checking for earlier state of %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts ComposeOptions, runtimeDir string) error {
+	res := Resources{RuntimeDir: runtimeDir}
+	if cfg.ServicesMode == ServicesTCP {
+		ports, err := PickPorts(3)
+		if err != nil {
+			return err
+		}
+		res.BrokerPort, res.SignerPort, res.GatePort = ports[0], ports[1], ports[2]
+	}
+	l.Resources = res
+
+	stateDir := cfg.RunStateDir(l.Name)
+	if err := l.mkdir(stateDir); err != nil {
+		return err
+	}
+	if err := l.mkdir(runtimeDir); err != nil {
+		return err
+	}
+
+	edits := &Edits{}
+	if l.Plan.Shield {
+		profiles := req.Profiles
+		if len(profiles) == 0 {
+			profiles = cfg.ShieldProfiles
+		}
+		shieldEdits, err := opts.Shield.Prepare(ctx, ShieldRequest{
+			Name: l.Name, StateDir: stateDir, Profiles: profiles, LoopbackPorts: res.LoopbackPorts(),
+		})
+		if err != nil {
+			return fmt.Errorf("preparing the egress firewall (shield) for %q: %w", l.Name, err)
+		}
+		edits.Append(shieldEdits)
+	}
+	if opts.ServerRootless {
+		edits.Append(&Edits{UserNS: &UserNS{Mode: "keep-id", UID: KeepIDUID, GID: KeepIDGID}})
+	}
+	if l.Plan.NeedsBridges() {
+		bridges, err := MaterializeBridges(cfg)
+		if err != nil {
+			return err
+		}
+		edits.Append(&Edits{Mounts: []Mount{{Source: bridges, Destination: ContainerBridgesDir, ReadOnly: true, Relabel: "z"}}})
+	}
+	if cfg.ServicesMode == ServicesSocket && l.Plan.NeedsBridges() {
+		edits.Append(&Edits{Mounts: []Mount{{Source: runtimeDir, Destination: ContainerRuntimeDir, ReadOnly: true, Relabel: "z"}}})
+	}
+	if l.Plan.Broker {
+		edits.Append(brokerEdits(cfg.ServicesMode, res))
+	}
+	sc := l.sidecar(cfg)
+	if l.Plan.Gate {
+		token, err := MintGateToken()
+		if err != nil {
+			return err
+		}
+		edits.Append(gateEdits(cfg.ServicesMode, res, token))
+		base := cfg.GateBasePath()
+		sc.GateBasePath, sc.GateToken, sc.ProjectID = &base, &token, l.Plan.ScopeName()
+		if cfg.ServicesMode == ServicesTCP {
+			sc.GatePort = &res.GatePort
+		}
+	}
+	if l.Plan.SSH {
+		scope := l.Plan.ScopeName()
+		token, err := opts.Tokens.Mint(ctx, scope, l.Name, scope, SSHProvider)
+		if err != nil {
+			return fmt.Errorf("minting the SSH signer token: %w", err)
+		}
+		l.minted = append(l.minted, token)
+		edits.Append(sshEdits(cfg.ServicesMode, res, token))
+	}
+	edits.Append(&Edits{Name: l.Name, Annotations: map[string]string{SidecarAnnotation: l.SidecarPath}})
+	if err := edits.Validate(); err != nil {
+		return err
+	}
+	l.Edits = edits
+
+	meta, err := json.MarshalIndent(l.Plan, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := l.writeFile(filepath.Join(stateDir, metaFile), func(p string) error { return writeFileNoFollow(p, append(meta, '\n'), 0o600) }); err != nil {
+		return err
+	}
+	return l.writeFile(l.SidecarPath, func(p string) error { return WriteSidecar(p, sc) })
+}
+
+func (l *Launch) sidecar(cfg Config) Sidecar {
+	sc := Sidecar{
+		ContainerName:                l.Name,
+		IPCMode:                      string(cfg.ServicesMode),
+		DBPath:                       cfg.DBPath(),
+		RoutesPath:                   cfg.RoutesPath(),
+		VaultSystemdCredsFile:        cfg.VaultSystemdCredsFile(),
+		CredentialsUseKeyring:        cfg.CredentialsUseKeyring,
+		CredentialsPassphraseCommand: cfg.CredentialsPassphraseCommand,
+		ScopeID:                      l.Plan.ScopeName(),
+		RuntimeDir:                   cfg.RuntimeDir,
+	}
+	if cfg.ServicesMode == ServicesTCP {
+		sc.TCPPort, sc.SSHSignerPort = &l.Resources.BrokerPort, &l.Resources.SignerPort
+	}
+	return sc
+}
+
+func brokerEdits(mode ServicesMode, res Resources) *Edits {
+	if mode == ServicesSocket {
+		return &Edits{Env: map[string]string{
+			EnvVaultLoopbackPort: strconv.Itoa(VaultLoopbackPort),
+			EnvVaultSocket:       ContainerVaultSocket,
+		}}
+	}
+	return &Edits{Env: map[string]string{EnvTokenBrokerPort: strconv.Itoa(res.BrokerPort)}}
+}
+
+func gateEdits(mode ServicesMode, res Resources, token string) *Edits {
+	env := map[string]string{EnvGateToken: token}
+	if mode == ServicesSocket {
+		env[EnvGateSocket] = ContainerGateSocket
+	} else {
+		env[EnvGatePort] = strconv.Itoa(res.GatePort)
+	}
+	return &Edits{Env: env}
+}
+
+func sshEdits(mode ServicesMode, res Resources, token string) *Edits {
+	env := map[string]string{EnvSSHSignerToken: token}
+	if mode == ServicesSocket {
+		env[EnvSSHSignerSocket] = ContainerSSHSignerSocket
+	} else {
+		env[EnvSSHSignerPort] = strconv.Itoa(res.SignerPort)
+	}
+	return &Edits{Env: env}
+}
+
+// mkdir creates dir (and missing parents, 0700) and records it for
+// rollback. The leaf must not exist: an existing one, or a symlink
+// planted there, is refused rather than reused.
+func (l *Launch) mkdir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(dir), err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return &StateExistsError{Name: l.Name, Path: dir}
+		}
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	l.paths = append(l.paths, dir)
+	// Mkdir's mode is filtered by the umask; the contract says 0700.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (l *Launch) writeFile(path string, write func(string) error) error {
+	// Recorded before writing: a failed write may leave a partial file.
+	l.paths = append(l.paths, path)
+	return write(path)
+}
+
+// Commit keeps the laid-down state and releases the name. Call it once the
+// container exists.
+func (l *Launch) Commit() {
+	l.lock.release()
+	l.minted, l.paths = nil, nil
+}
+
+// Rollback undoes exactly what this launch laid down: it revokes the tokens
+// it minted and removes the files and dirs it created, then releases the
+// name. State that existed before, or that another launch of the same name
+// wrote, is never touched. It is safe to call more than once.
+func (l *Launch) Rollback(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	defer l.lock.release()
+	var errs []error
+	if len(l.minted) > 0 && l.tokens != nil {
+		if err := l.tokens.Revoke(ctx, l.minted...); err != nil {
+			errs = append(errs, fmt.Errorf("rolling back: revoking the tokens of %q: %w", l.Name, err))
+		} else {
+			l.minted = nil
+		}
+	}
+	for i := len(l.paths) - 1; i >= 0; i-- {
+		if err := os.RemoveAll(l.paths[i]); err != nil {
+			errs = append(errs, fmt.Errorf("rolling back: %w", err))
+		}
+	}
+	l.paths = nil
+	return errors.Join(errs...)
+}

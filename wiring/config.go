@@ -1,0 +1,204 @@
+package wiring
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ServicesMode is how host services reach the container: through unix
+// sockets under the per-container runtime dir, or through loopback TCP ports.
+type ServicesMode string
+
+const (
+	ServicesSocket ServicesMode = "socket"
+	ServicesTCP    ServicesMode = "tcp"
+)
+
+// Environment variables that override the configuration.
+const (
+	EnvStateDir     = "TEROK_SANDBOX_STATE_DIR"
+	EnvRuntimeDir   = "TEROK_SANDBOX_RUNTIME_DIR"
+	EnvVaultDir     = "TEROK_VAULT_DIR"
+	EnvServicesMode = "TEROK_SANDBOX_SERVICES_MODE"
+	// EnvConfigFile names a configuration file to read instead of the default.
+	EnvConfigFile = "SANDWIRE_CONFIG"
+)
+
+// DefaultShieldProfile is the shield profile used when none is configured.
+const DefaultShieldProfile = "dev-standard"
+
+// Config is where the sandbox keeps its host state and how it wires
+// services. Build one with LoadConfig or fill it in directly; every path
+// must be absolute.
+type Config struct {
+	// StateDir is the persistent state root (sidecars, run state, locks).
+	StateDir string `toml:"state_dir"`
+	// RuntimeDir is the transient runtime root (per-container socket dirs).
+	RuntimeDir string `toml:"runtime_dir"`
+	// VaultDir holds the token store and the vault's files.
+	VaultDir string `toml:"vault_dir"`
+	// ServicesMode is "socket" (default) or "tcp".
+	ServicesMode ServicesMode `toml:"services_mode"`
+	// ShieldProfiles are the egress firewall profiles.
+	ShieldProfiles []string `toml:"shield_profiles"`
+	// ShieldBypass launches without the egress firewall. It is read only
+	// from the configuration file (never from the environment), so that
+	// nothing short of an explicit edit can turn the firewall off.
+	ShieldBypass bool `toml:"shield_bypass_firewall_no_protection"`
+	// ShieldCommand is the terok-shield executable.
+	ShieldCommand string `toml:"shield_command"`
+	// CredentialsUseKeyring and CredentialsPassphraseCommand are passed to
+	// the supervisor through the sidecar.
+	CredentialsUseKeyring        bool    `toml:"credentials_use_keyring"`
+	CredentialsPassphraseCommand *string `toml:"credentials_passphrase_command"`
+}
+
+// ErrInvalidConfig is wrapped by every configuration error.
+var ErrInvalidConfig = errors.New("invalid sandwire configuration")
+
+// LookupEnv reads one environment variable; os.LookupEnv is one.
+type LookupEnv func(key string) (string, bool)
+
+// DefaultConfig returns the defaults for a user: root's live under /var/lib
+// and /run, anyone else's under ~/.local/share and $XDG_RUNTIME_DIR.
+func DefaultConfig(euid int, lookup LookupEnv) Config {
+	c := Config{
+		ServicesMode:          ServicesSocket,
+		ShieldProfiles:        []string{DefaultShieldProfile},
+		ShieldCommand:         "terok-shield",
+		CredentialsUseKeyring: true,
+	}
+	if euid == 0 {
+		c.StateDir = "/var/lib/terok/sandbox"
+		c.RuntimeDir = "/run/terok/sandbox"
+		c.VaultDir = "/var/lib/terok/vault"
+		return c
+	}
+	home, _ := lookup("HOME")
+	data, ok := lookup("XDG_DATA_HOME")
+	if !ok || data == "" {
+		data = filepath.Join(home, ".local", "share")
+	}
+	run, ok := lookup("XDG_RUNTIME_DIR")
+	if !ok || run == "" {
+		run = filepath.Join(os.TempDir(), fmt.Sprintf("terok-%d", euid))
+	}
+	c.StateDir = filepath.Join(data, "terok", "sandbox")
+	c.RuntimeDir = filepath.Join(run, "terok", "sandbox")
+	c.VaultDir = filepath.Join(data, "terok", "vault")
+	return c
+}
+
+// DefaultConfigFile is the configuration file read when SANDWIRE_CONFIG is
+// unset: /etc/sandwire/sandwire.toml for root, else
+// $XDG_CONFIG_HOME/sandwire/sandwire.toml.
+func DefaultConfigFile(euid int, lookup LookupEnv) string {
+	if euid == 0 {
+		return "/etc/sandwire/sandwire.toml"
+	}
+	dir, ok := lookup("XDG_CONFIG_HOME")
+	if !ok || dir == "" {
+		home, _ := lookup("HOME")
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "sandwire", "sandwire.toml")
+}
+
+// LoadConfig resolves the configuration: defaults, then the configuration
+// file (SANDWIRE_CONFIG, which must exist when set, or the default file,
+// which may be absent), then the environment overrides.
+func LoadConfig(euid int, lookup LookupEnv) (Config, error) {
+	c := DefaultConfig(euid, lookup)
+	file, explicit := lookup(EnvConfigFile)
+	if !explicit || file == "" {
+		file, explicit = DefaultConfigFile(euid, lookup), false
+	}
+	if err := c.mergeFile(file, explicit); err != nil {
+		return Config{}, err
+	}
+	for env, field := range map[string]*string{EnvStateDir: &c.StateDir, EnvRuntimeDir: &c.RuntimeDir, EnvVaultDir: &c.VaultDir} {
+		if v, ok := lookup(env); ok && v != "" {
+			*field = v
+		}
+	}
+	if v, ok := lookup(EnvServicesMode); ok && v != "" {
+		c.ServicesMode = ServicesMode(v)
+	}
+	return c, c.Validate()
+}
+
+func (c *Config) mergeFile(file string, mustExist bool) error {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) && !mustExist {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: reading %s: %w", ErrInvalidConfig, file, err)
+	}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, file, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return fmt.Errorf("%w: %s: unknown key %q", ErrInvalidConfig, file, undecoded[0].String())
+	}
+	return nil
+}
+
+// Validate checks that every path is absolute and the services mode is known.
+func (c Config) Validate() error {
+	for _, p := range []struct{ name, value string }{
+		{"state dir", c.StateDir}, {"runtime dir", c.RuntimeDir}, {"vault dir", c.VaultDir},
+	} {
+		if !filepath.IsAbs(p.value) {
+			return fmt.Errorf("%w: the %s %q must be an absolute path", ErrInvalidConfig, p.name, p.value)
+		}
+	}
+	switch c.ServicesMode {
+	case ServicesSocket, ServicesTCP:
+	default:
+		return fmt.Errorf("%w: services mode %q must be %q or %q", ErrInvalidConfig, c.ServicesMode, ServicesSocket, ServicesTCP)
+	}
+	return nil
+}
+
+// DBPath is the token store (the vault's credentials database).
+func (c Config) DBPath() string { return filepath.Join(c.VaultDir, "credentials.db") }
+
+// RoutesPath is the vault's route configuration.
+func (c Config) RoutesPath() string { return filepath.Join(c.VaultDir, "routes.json") }
+
+// VaultSystemdCredsFile is the vault passphrase sealed with systemd-creds.
+func (c Config) VaultSystemdCredsFile() string {
+	return filepath.Join(c.VaultDir, "vault.passphrase.cred")
+}
+
+// GateBasePath is where the git gate keeps its repositories.
+func (c Config) GateBasePath() string { return filepath.Join(c.StateDir, "gate") }
+
+// SidecarDir holds one sidecar file per wired container.
+func (c Config) SidecarDir() string { return filepath.Join(c.StateDir, "sidecar") }
+
+// SidecarPath is the sidecar file of container name.
+func (c Config) SidecarPath(name string) string {
+	return filepath.Join(c.SidecarDir(), name+".json")
+}
+
+// RunsDir holds one run state dir per wired container.
+func (c Config) RunsDir() string { return filepath.Join(c.StateDir, "sandbox", "runs") }
+
+// RunStateDir is the run state dir (meta.json) of container name.
+func (c Config) RunStateDir(name string) string { return filepath.Join(c.RunsDir(), name) }
+
+// LockDir holds the per-name launch locks.
+func (c Config) LockDir() string { return filepath.Join(c.StateDir, "sandbox", "locks") }
+
+// ContainerRuntimeDir is the host dir mounted at /run/terok in container name.
+func (c Config) ContainerRuntimeDir(name string) string {
+	return filepath.Join(c.RuntimeDir, "run", name)
+}

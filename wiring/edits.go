@@ -1,0 +1,294 @@
+package wiring
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// Mount is a bind mount the sandbox adds to a container.
+type Mount struct {
+	// Source is the absolute host path. Mandatory.
+	Source string `json:"source"`
+	// Destination is the absolute path in the container. Mandatory.
+	Destination string `json:"destination"`
+	// ReadOnly mounts the source read-only.
+	ReadOnly bool `json:"readOnly,omitempty"`
+	// Relabel is the SELinux relabel option: "z" (shared), "Z" (private)
+	// or empty for none.
+	Relabel string `json:"relabel,omitempty"`
+}
+
+// Options renders the mount's options the way podman's -v flag spells them.
+func (m Mount) Options() []string {
+	var opts []string
+	if m.ReadOnly {
+		opts = append(opts, "ro")
+	}
+	if m.Relabel != "" {
+		opts = append(opts, m.Relabel)
+	}
+	return opts
+}
+
+// UserNS is the user namespace the sandbox asks for.
+type UserNS struct {
+	// Mode is the podman userns mode, e.g. "keep-id". Mandatory.
+	Mode string `json:"mode"`
+	// UID and GID are the keep-id in-container IDs; zero means podman's default.
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
+}
+
+// String renders the mode the way podman's --userns flag spells it.
+func (u UserNS) String() string {
+	var opts []string
+	if u.UID != 0 {
+		opts = append(opts, fmt.Sprintf("uid=%d", u.UID))
+	}
+	if u.GID != 0 {
+		opts = append(opts, fmt.Sprintf("gid=%d", u.GID))
+	}
+	if len(opts) == 0 {
+		return u.Mode
+	}
+	return u.Mode + ":" + strings.Join(opts, ",")
+}
+
+// Network is the network namespace the sandbox asks for.
+type Network struct {
+	// Mode is the podman network mode ("pasta", "slirp4netns", "bridge", ...).
+	Mode string `json:"mode"`
+	// Options are mode-specific options, e.g. slirp4netns's "allow_host_loopback=true".
+	Options []string `json:"options,omitempty"`
+}
+
+// String renders the network the way podman's --network flag spells it.
+func (n Network) String() string {
+	if len(n.Options) == 0 {
+		return n.Mode
+	}
+	return n.Mode + ":" + strings.Join(n.Options, ",")
+}
+
+// Edits is everything the sandbox adds to a container, as data. Each
+// subsystem contributes one Edits value; they are merged with Append in a
+// fixed order and then applied to a container spec by exactly one function
+// (specmutate.Apply) or rendered as podman flags (Flags). Both renderings
+// come from the same value, so they cannot disagree.
+//
+// The zero value adds nothing. A nil *Edits is valid and empty.
+type Edits struct {
+	// Name is the container name. Optional.
+	Name string `json:"name,omitempty"`
+	// Mounts are bind mounts keyed by destination.
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Env maps variable names to values; every key is sandbox-owned.
+	Env map[string]string `json:"env,omitempty"`
+	// Annotations maps keys to values; every key is sandbox-owned.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Network is the network namespace; nil leaves the server's default.
+	Network *Network `json:"network,omitempty"`
+	// UserNS is the user namespace; nil leaves the server's default.
+	UserNS *UserNS `json:"userns,omitempty"`
+	// CapDrop lists capabilities to drop, in podman's spelling (CAP_NET_RAW).
+	CapDrop []string `json:"capDrop,omitempty"`
+}
+
+// ErrInvalidEdits is wrapped by every error Validate returns.
+var ErrInvalidEdits = errors.New("invalid sandbox edits")
+
+// Append merges other into e and returns e. Scalars from other win when
+// set; mounts are replaced by destination, env and annotations by key,
+// and capability drops are unioned. Appending to a nil receiver allocates.
+func (e *Edits) Append(other *Edits) *Edits {
+	if e == nil {
+		e = &Edits{}
+	}
+	if other == nil {
+		return e
+	}
+	if other.Name != "" {
+		e.Name = other.Name
+	}
+	for _, m := range other.Mounts {
+		e.Mounts = replaceMount(e.Mounts, m)
+	}
+	e.Env = mergeMap(e.Env, other.Env)
+	e.Annotations = mergeMap(e.Annotations, other.Annotations)
+	if other.Network != nil {
+		n := *other.Network
+		n.Options = append([]string(nil), n.Options...)
+		e.Network = &n
+	}
+	if other.UserNS != nil {
+		u := *other.UserNS
+		e.UserNS = &u
+	}
+	for _, c := range other.CapDrop {
+		if !contains(e.CapDrop, c) {
+			e.CapDrop = append(e.CapDrop, c)
+		}
+	}
+	return e
+}
+
+// Validate checks that the edits stay inside what the sandbox owns and
+// that every path is absolute. It fails on the first problem found.
+func (e *Edits) Validate() error {
+	if e == nil {
+		return nil
+	}
+	if e.Name != "" {
+		if err := ValidateName(e.Name); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidEdits, err)
+		}
+	}
+	for _, m := range e.Mounts {
+		if !path.IsAbs(m.Source) || !path.IsAbs(m.Destination) {
+			return fmt.Errorf("%w: mount %q -> %q: both paths must be absolute", ErrInvalidEdits, m.Source, m.Destination)
+		}
+		if !OwnsPath(m.Destination) {
+			return fmt.Errorf("%w: mount destination %q is outside the sandbox's paths", ErrInvalidEdits, m.Destination)
+		}
+		switch m.Relabel {
+		case "", "z", "Z":
+		default:
+			return fmt.Errorf("%w: mount %q: relabel %q must be \"z\", \"Z\" or empty", ErrInvalidEdits, m.Destination, m.Relabel)
+		}
+	}
+	for k := range e.Env {
+		if !OwnsEnv(k) {
+			return fmt.Errorf("%w: environment variable %q is not in the sandbox's %s namespace", ErrInvalidEdits, k, EnvPrefix)
+		}
+	}
+	for k := range e.Annotations {
+		if !OwnsAnnotation(k) {
+			return fmt.Errorf("%w: annotation %q is not in the sandbox's %s namespace", ErrInvalidEdits, k, AnnotationPrefix)
+		}
+	}
+	if e.Network != nil && e.Network.Mode == "" {
+		return fmt.Errorf("%w: network mode is empty", ErrInvalidEdits)
+	}
+	if e.UserNS != nil && e.UserNS.Mode == "" {
+		return fmt.Errorf("%w: user namespace mode is empty", ErrInvalidEdits)
+	}
+	return nil
+}
+
+// Flags renders the edits as `podman run` flags, in a stable order:
+// name, network, userns, cap drops, volumes, env, annotations. Values are
+// not shell-quoted; see ShellQuote.
+func (e *Edits) Flags() []string {
+	if e == nil {
+		return nil
+	}
+	var args []string
+	if e.Name != "" {
+		args = append(args, "--name", e.Name)
+	}
+	if e.Network != nil {
+		args = append(args, "--network", e.Network.String())
+	}
+	if e.UserNS != nil {
+		args = append(args, "--userns", e.UserNS.String())
+	}
+	for _, c := range e.CapDrop {
+		args = append(args, "--cap-drop", c)
+	}
+	for _, m := range e.Mounts {
+		v := m.Source + ":" + m.Destination
+		if opts := m.Options(); len(opts) > 0 {
+			v += ":" + strings.Join(opts, ",")
+		}
+		args = append(args, "-v", v)
+	}
+	for _, k := range SortedKeys(e.Env) {
+		args = append(args, "-e", k+"="+e.Env[k])
+	}
+	for _, k := range SortedKeys(e.Annotations) {
+		args = append(args, "--annotation", k+"="+e.Annotations[k])
+	}
+	return args
+}
+
+// SortedKeys returns the keys of m in lexical order.
+func SortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ShellQuote renders args as one line a POSIX shell splits back into the
+// same words.
+func ShellQuote(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = shellQuoteWord(a)
+	}
+	return strings.Join(quoted, " ")
+}
+
+func shellQuoteWord(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./-_", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+func replaceMount(mounts []Mount, m Mount) []Mount {
+	dest := cleanDest(m.Destination)
+	for i := range mounts {
+		if cleanDest(mounts[i].Destination) == dest {
+			mounts[i] = m
+			return mounts
+		}
+	}
+	return append(mounts, m)
+}
+
+func mergeMap(dst, src map[string]string) map[string]string {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[string]string, len(src))
+	}
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanDest normalises a container path for comparison: "/run/terok/",
+// "//run/terok" and "/run/./terok" all name /run/terok.
+func cleanDest(p string) string {
+	if p == "" {
+		return ""
+	}
+	return path.Clean("/" + p)
+}
