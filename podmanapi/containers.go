@@ -1,0 +1,121 @@
+package podmanapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+	"github.com/containers/podman/v5/pkg/bindings/images"
+	"github.com/containers/podman/v5/pkg/specgen"
+)
+
+// Created is the server's answer to a create.
+type Created struct {
+	ID       string
+	Warnings []string
+}
+
+// Create creates a container from s. A missing image comes back as an
+// *ImageNotFoundError and a taken name as a *NameInUseError; the server is
+// asked which it was rather than its message parsed.
+func (c *Client) Create(ctx context.Context, s *specgen.SpecGenerator) (Created, error) {
+	resp, err := containers.CreateWithSpec(c.with(ctx), s, nil)
+	if err == nil {
+		return Created{ID: resp.ID, Warnings: resp.Warnings}, nil
+	}
+	code := responseCode(err)
+	if code == 0 {
+		return Created{}, &UnreachableError{URI: c.dest.URI, Err: err}
+	}
+	if code == http.StatusConflict {
+		return Created{}, &NameInUseError{Name: s.Name, Err: err}
+	}
+	if s.Image != "" {
+		if ok, exErr := images.Exists(c.with(ctx), s.Image, nil); exErr == nil && !ok {
+			return Created{}, &ImageNotFoundError{Image: s.Image, Err: err}
+		}
+	}
+	if s.Name != "" && code != http.StatusNotFound {
+		if ok, exErr := containers.Exists(c.with(ctx), s.Name, nil); exErr == nil && ok {
+			return Created{}, &NameInUseError{Name: s.Name, Err: err}
+		}
+	}
+	return Created{}, &APIError{Op: "creating the container", Code: code, Err: err}
+}
+
+// Start starts a created container.
+func (c *Client) Start(ctx context.Context, nameOrID string) error {
+	if err := containers.Start(c.with(ctx), nameOrID, nil); err != nil {
+		return c.containerError("starting container "+nameOrID, nameOrID, err)
+	}
+	return nil
+}
+
+// Inspect returns the server's view of a container.
+func (c *Client) Inspect(ctx context.Context, nameOrID string) (*define.InspectContainerData, error) {
+	data, err := containers.Inspect(c.with(ctx), nameOrID, nil)
+	if err != nil {
+		return nil, c.containerError("inspecting container "+nameOrID, nameOrID, err)
+	}
+	return data, nil
+}
+
+// Exists reports whether a container of that name or ID exists.
+func (c *Client) Exists(ctx context.Context, nameOrID string) (bool, error) {
+	ok, err := containers.Exists(c.with(ctx), nameOrID, nil)
+	if err != nil {
+		return false, c.apiError("looking up container "+nameOrID, err)
+	}
+	return ok, nil
+}
+
+// Remove removes a container, stopping it first when force is set. A
+// container that does not exist is not an error.
+func (c *Client) Remove(ctx context.Context, nameOrID string, force bool) error {
+	_, err := containers.Remove(c.with(ctx), nameOrID, new(containers.RemoveOptions).WithForce(force).WithIgnore(true))
+	if err != nil {
+		return c.containerError("removing container "+nameOrID, nameOrID, err)
+	}
+	return nil
+}
+
+// Names lists the names of every container the server knows, in any state.
+func (c *Client) Names(ctx context.Context) ([]string, error) {
+	list, err := containers.List(c.with(ctx), new(containers.ListOptions).WithAll(true))
+	if err != nil {
+		return nil, c.apiError("listing containers", err)
+	}
+	var names []string
+	for _, ctr := range list {
+		names = append(names, ctr.Names...)
+	}
+	return names, nil
+}
+
+func (c *Client) containerError(op, name string, err error) error {
+	if responseCode(err) == http.StatusNotFound {
+		return &NoSuchContainerError{Name: name, Err: err}
+	}
+	return c.apiError(op, err)
+}
+
+// with carries the connection in ctx, keeping ctx's deadline and values.
+func (c *Client) with(ctx context.Context) context.Context {
+	return connContext{Context: ctx, conn: c.conn}
+}
+
+// connContext is ctx with the bindings' connection values looked up in
+// conn: the bindings keep the connection in a context, and sandwire's
+// callers keep their own deadlines and cancellation in theirs.
+type connContext struct {
+	context.Context
+	conn context.Context
+}
+
+func (c connContext) Value(key any) any {
+	if v := c.conn.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
+}

@@ -1,0 +1,102 @@
+package podmanapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/containers/podman/v5/pkg/errorhandling"
+)
+
+// UnreachableError reports that the podman service could not be reached.
+type UnreachableError struct {
+	URI string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot connect to the podman service at %q: %v; "+
+		"is it running? Start it with 'podman system service', or choose another with --url, --connection or CONTAINER_HOST", e.URI, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// ImageNotFoundError reports that the server does not have an image.
+type ImageNotFoundError struct {
+	Image string
+	Err   error
+}
+
+func (e *ImageNotFoundError) Error() string {
+	return fmt.Sprintf("image %q not known to the podman service: pull or build it first", e.Image)
+}
+
+func (e *ImageNotFoundError) Unwrap() error { return e.Err }
+
+// NameInUseError reports that a container of that name already exists.
+type NameInUseError struct {
+	Name string
+	Err  error
+}
+
+func (e *NameInUseError) Error() string {
+	return fmt.Sprintf("the container name %q is already in use: remove that container or choose another name", e.Name)
+}
+
+func (e *NameInUseError) Unwrap() error { return e.Err }
+
+// NoSuchContainerError reports that a container does not exist.
+type NoSuchContainerError struct {
+	Name string
+	Err  error
+}
+
+func (e *NoSuchContainerError) Error() string {
+	return fmt.Sprintf("no such container %q", e.Name)
+}
+
+func (e *NoSuchContainerError) Unwrap() error { return e.Err }
+
+// RemoteHostError refuses wiring that needs host paths over a connection
+// to another machine.
+type RemoteHostError struct {
+	URI  string
+	What string
+}
+
+func (e *RemoteHostError) Error() string {
+	return fmt.Sprintf("%s needs the sidecar, runtime dir and bridges on the machine that runs the container, "+
+		"but %q is another machine, where this client's paths mean nothing; run sandwire on that machine instead", e.What, e.URI)
+}
+
+// APIError is any other refusal by the server.
+type APIError struct {
+	Op   string
+	Code int
+	Err  error
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s: podman service answered %d %s: %v", e.Op, e.Code, http.StatusText(e.Code), e.Err)
+}
+
+func (e *APIError) Unwrap() error { return e.Err }
+
+// responseCode returns the HTTP status of an API error, or 0.
+func responseCode(err error) int {
+	var model *errorhandling.ErrorModel
+	if errors.As(err, &model) {
+		return model.ResponseCode
+	}
+	return 0
+}
+
+// apiError wraps err as an *UnreachableError when the server could not be
+// reached, and as an *APIError otherwise.
+func (c *Client) apiError(op string, err error) error {
+	code := responseCode(err)
+	if code == 0 {
+		return &UnreachableError{URI: c.dest.URI, Err: err}
+	}
+	return &APIError{Op: op, Code: code, Err: err}
+}

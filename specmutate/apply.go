@@ -1,0 +1,124 @@
+package specmutate
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/containers/podman/v5/pkg/specgen"
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandwire/sandwire/wiring"
+)
+
+// Apply puts edits onto s: name, network and user namespace, dropped
+// capabilities, bind mounts, environment and annotations. It first
+// validates the edits and checks s for conflicts (see Conflicts); on any
+// error s is left exactly as it was. Applying the same edits again gives
+// the same spec.
+func Apply(s *specgen.SpecGenerator, edits *wiring.Edits) error {
+	if s == nil {
+		return fmt.Errorf("applying sandbox edits: the spec is nil")
+	}
+	if edits == nil {
+		return nil
+	}
+	if err := edits.Validate(); err != nil {
+		return err
+	}
+	if err := Conflicts(s, edits); err != nil {
+		return err
+	}
+	// Everything that can fail is computed before s is touched.
+	var netNS, userNSValue specgen.Namespace
+	var netOpts map[string][]string
+	var err error
+	if edits.Network != nil {
+		if netNS, netOpts, err = network(edits.Network); err != nil {
+			return err
+		}
+	}
+	if edits.UserNS != nil {
+		if userNSValue, err = userNS(edits.UserNS); err != nil {
+			return err
+		}
+	}
+
+	if edits.Name != "" {
+		s.Name = edits.Name
+	}
+	if edits.Network != nil {
+		s.NetNS = netNS
+		s.NetworkOptions = netOpts
+	}
+	if edits.UserNS != nil {
+		s.UserNS = userNSValue
+	}
+	for _, c := range edits.CapDrop {
+		if !containsFold(s.CapDrop, c) {
+			s.CapDrop = append(s.CapDrop, c)
+		}
+	}
+	for _, m := range edits.Mounts {
+		s.Mounts = replaceMount(s.Mounts, bindMount(m))
+	}
+	if len(edits.Env) > 0 && s.Env == nil {
+		s.Env = make(map[string]string, len(edits.Env))
+	}
+	for k, v := range edits.Env {
+		s.Env[k] = v
+	}
+	if len(edits.Annotations) > 0 && s.Annotations == nil {
+		s.Annotations = make(map[string]string, len(edits.Annotations))
+	}
+	for k, v := range edits.Annotations {
+		s.Annotations[k] = v
+	}
+	return nil
+}
+
+// bindMount renders a sandbox mount as podman-remote renders `-v src:dst:opts`.
+func bindMount(m wiring.Mount) spec.Mount {
+	return spec.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, Options: m.Options()}
+}
+
+func replaceMount(mounts []spec.Mount, m spec.Mount) []spec.Mount {
+	out := mounts[:0:0]
+	for _, old := range mounts {
+		if path.Clean(old.Destination) != path.Clean(m.Destination) {
+			out = append(out, old)
+		}
+	}
+	return append(out, m)
+}
+
+// network parses the edits' network with podman's own parser, so a mode
+// means on the spec what it means to `podman run --network`.
+func network(n *wiring.Network) (specgen.Namespace, map[string][]string, error) {
+	ns, _, opts, err := specgen.ParseNetworkFlag([]string{n.String()})
+	if err != nil {
+		return ns, nil, fmt.Errorf("sandbox network %q: %w", n.String(), err)
+	}
+	return ns, opts, nil
+}
+
+func netNS(n *wiring.Network) (specgen.Namespace, error) {
+	if n == nil {
+		return specgen.Namespace{}, nil
+	}
+	ns, _, err := network(n)
+	return ns, err
+}
+
+func userNS(u *wiring.UserNS) (specgen.Namespace, error) {
+	if u == nil {
+		return specgen.Namespace{}, nil
+	}
+	ns, err := specgen.ParseUserNamespace(u.String())
+	if err != nil {
+		return ns, fmt.Errorf("sandbox user namespace %q: %w", u.String(), err)
+	}
+	return ns, nil
+}
+
+func containsFold(list []string, s string) bool {
+	return len(notIn([]string{s}, list)) == 0
+}
