@@ -2,7 +2,9 @@ package specmutate
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
@@ -52,25 +54,25 @@ func Apply(s *specgen.SpecGenerator, edits *wiring.Edits) error {
 	if edits.UserNS != nil {
 		s.UserNS = userNSValue
 	}
-	for _, c := range edits.CapDrop {
-		if !containsFold(s.CapDrop, c) {
-			s.CapDrop = append(s.CapDrop, c)
+	// Maps and slices are replaced, never written through, so a spec that
+	// shares them with a caller's copy leaves that copy untouched.
+	if len(edits.CapDrop) > 0 {
+		drops := slices.Clone(s.CapDrop)
+		for _, c := range edits.CapDrop {
+			if !containsFold(drops, c) {
+				drops = append(drops, c)
+			}
 		}
+		s.CapDrop = drops
 	}
 	for _, m := range edits.Mounts {
 		s.Mounts = replaceMount(s.Mounts, bindMount(m))
 	}
-	if len(edits.Env) > 0 && s.Env == nil {
-		s.Env = make(map[string]string, len(edits.Env))
+	if len(edits.Env) > 0 {
+		s.Env = mergeInto(s.Env, edits.Env)
 	}
-	for k, v := range edits.Env {
-		s.Env[k] = v
-	}
-	if len(edits.Annotations) > 0 && s.Annotations == nil {
-		s.Annotations = make(map[string]string, len(edits.Annotations))
-	}
-	for k, v := range edits.Annotations {
-		s.Annotations[k] = v
+	if len(edits.Annotations) > 0 {
+		s.Annotations = mergeInto(s.Annotations, edits.Annotations)
 	}
 	return nil
 }
@@ -117,6 +119,14 @@ func userNS(u *wiring.UserNS) (specgen.Namespace, error) {
 		return ns, fmt.Errorf("sandbox user namespace %q: %w", u.String(), err)
 	}
 	return ns, nil
+}
+
+// mergeInto returns a new map holding base with over's keys replaced.
+func mergeInto(base, over map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(over))
+	maps.Copy(out, base)
+	maps.Copy(out, over)
+	return out
 }
 
 func containsFold(list []string, s string) bool {

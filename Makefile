@@ -1,0 +1,26 @@
+# Build tags for podman's client libraries (see DESIGN.md): the remote
+# client, OpenPGP in pure Go, and no btrfs/devicemapper C headers.
+BUILDTAGS := remote,containers_image_openpgp,exclude_graphdriver_btrfs,exclude_graphdriver_devicemapper
+GO ?= go
+GOFLAGS_TAGS := -tags $(BUILDTAGS)
+
+.PHONY: build test unit integration vet fuzz bench clean
+
+build:
+	$(GO) build $(GOFLAGS_TAGS) -o bin/sandwire ./cmd/sandwire
+
+vet:
+	$(GO) vet $(GOFLAGS_TAGS) ./...
+
+unit:
+	$(GO) test $(GOFLAGS_TAGS) -race -cover ./wiring/... ./specmutate/... ./podmanflags/... ./podmanapi/... ./launch/... ./cmd/...
+
+# Integration tests start their own podman API service; they need root,
+# podman, runc and busybox-static (hack/install-deps.sh installs them).
+integration: build
+	$(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 30m ./integration/...
+
+test: vet unit integration
+
+clean:
+	rm -rf bin

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/wiring"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes: podman's for run; 0/1/2 for the other verbs.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	// exitRunFailed is what `run` exits with when sandwire failed or
+	// refused before the container ran, as `podman run` does.
+	exitRunFailed = 125
+)
+
+// globals are the flags every verb shares.
+type globals struct {
+	url        string
+	connection string
+	identity   string
+	logLevel   string
+
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Main runs the CLI with args and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCommand(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var exit *exitError
+	if errors.As(err, &exit) && exit.err == nil {
+		return exit.code
+	}
+	fmt.Fprintln(stderr, "Error:", wiring.Redact(err.Error()))
+	return exitCode(cmd, err)
+}
+
+func newRootCommand(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sandwire",
+		Short: "Wire containers into the sandbox's host services through the podman API",
+		Long: `Wire containers into the sandbox's host services through the podman API.
+
+sandwire adds what the sandbox owns to a container — the egress firewall
+(shield), the vault token broker, the vault SSH signer and the git gate —
+and creates the container through the podman REST socket.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return setupLogging(g) },
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.url, "url", "", "URL to access the Podman service (CONTAINER_HOST)")
+	pf.StringVarP(&g.connection, "connection", "c", "", "Connection to use for the remote Podman service (CONTAINER_CONNECTION)")
+	pf.StringVar(&g.identity, "identity", "", "path to SSH identity file (CONTAINER_SSHKEY)")
+	pf.StringVar(&g.logLevel, "log-level", "warn", "Log messages above specified level (trace, debug, info, warn, warning, error, fatal, panic)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+
+	root.AddCommand(newPrepareCommand(g), newCreateCommand(g), newCleanupCommand(g))
+	return root
+}
+
+func setupLogging(g *globals) error {
+	level, err := logrus.ParseLevel(g.logLevel)
+	if err != nil {
+		return usageErr(fmt.Errorf("invalid --log-level %q: %w", g.logLevel, err))
+	}
+	logrus.SetLevel(level)
+	logrus.SetOutput(g.stderr)
+	logrus.SetFormatter(redactingFormatter{&logrus.TextFormatter{DisableTimestamp: level < logrus.DebugLevel}})
+	return nil
+}
+
+// redactingFormatter removes tokens from every formatted log line, fields
+// included, so no code path can log a secret by accident.
+type redactingFormatter struct{ inner logrus.Formatter }
+
+func (f redactingFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	out, err := f.inner.Format(e)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(wiring.Redact(string(out))), nil
+}
+
+// connect reaches the podman service the global flags name.
+func (g *globals) connect(ctx context.Context) (*podmanapi.Client, error) {
+	return podmanapi.Connect(ctx, podmanapi.Options{URL: g.url, Connection: g.connection, Identity: g.identity})
+}
+
+// explicitServer reports whether the user named a podman service.
+func (g *globals) explicitServer() bool {
+	if g.url != "" || g.connection != "" {
+		return true
+	}
+	for _, env := range []string{"CONTAINER_HOST", "CONTAINER_CONNECTION"} {
+		if v, ok := os.LookupEnv(env); ok && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func loadConfig() (wiring.Config, error) {
+	return wiring.LoadConfig(os.Geteuid(), os.LookupEnv)
+}
+
+// usageError marks a misuse of the command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErr(err error) error { return &usageError{err: err} }
+
+// exitError carries a specific exit code (a container's, for run).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
