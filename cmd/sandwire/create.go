@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/sandwire/sandwire/launch"
+	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/podmanflags"
+	"github.com/sandwire/sandwire/specmutate"
 	"github.com/sandwire/sandwire/wiring"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -26,7 +29,7 @@ refused. The container ID is printed to stdout.`,
   sandwire create --no-shield mybox -- busybox`,
 		Args: launchArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, _, err := g.launch(cmd.Context(), args[0], w.request(), args[1:], podmanflags.Create)
+			res, _, _, err := g.launch(cmd.Context(), args[0], w.request(), args[1:], podmanflags.Create)
 			if err != nil {
 				return err
 			}
@@ -56,38 +59,41 @@ func launchArgs(cmd *cobra.Command, args []string) error {
 
 // launch runs both gates on the passthrough, parses it into a spec, and
 // creates the wired container. Nothing is written before both gates pass.
-func (g *globals) launch(ctx context.Context, name string, req wiring.Request, passthrough []string, mode podmanflags.Mode) (*launch.Result, *podmanflags.Parsed, error) {
+func (g *globals) launch(ctx context.Context, name string, req wiring.Request, passthrough []string, mode podmanflags.Mode) (*launch.Result, *podmanflags.Parsed, *podmanapi.Client, error) {
 	if err := wiring.ValidateName(name); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if err := podmanflags.CheckPolicy(passthrough); err != nil {
-		return nil, nil, usageErr(err)
-	}
+	// Both gates run before anything is written, and every conflict of
+	// both is reported at once.
+	gate1 := podmanflags.CheckPolicy(passthrough)
 	parsed, err := podmanflags.Parse(passthrough, mode)
 	if err != nil {
-		return nil, nil, usageErr(err)
+		return nil, nil, nil, usageErr(errors.Join(gate1, err))
+	}
+	if gate2 := specmutate.Conflicts(parsed.Spec, &wiring.Edits{Name: name}); gate1 != nil || gate2 != nil {
+		return nil, nil, nil, usageErr(errors.Join(gate1, gate2))
 	}
 	cfg, err := loadConfig()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	client, err := g.connect(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := launch.Precheck(client, name, parsed.Spec, req); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	res, err := launch.Create(ctx, client, name, parsed.Spec, launch.Options{
 		Config: cfg, Request: req,
 		Notes: func(n string) { fmt.Fprintln(g.stderr, n) },
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, warn := range res.Warnings {
 		logrus.Warn(warn)
 	}
 	logrus.Debugf("created %q (%s): plan %+v", name, res.ID, res.Plan)
-	return res, parsed, nil
+	return res, parsed, client, nil
 }
