@@ -86,7 +86,8 @@ func create(ctx context.Context, client *podmanapi.Client, name string, spec *sp
 		tokens = store
 	}
 	l, err := wiring.Compose(ctx, opts.Config, name, opts.Request, wiring.ComposeOptions{
-		Tokens: tokens, Shield: opts.Shield, ServerRootless: client.Facts().Rootless,
+		Tokens: tokens, Shield: opts.Shield,
+		ServerRootless: client.Facts().Rootless, ServerRootlessNetwork: client.Facts().RootlessNetwork,
 	})
 	if err != nil {
 		return nil, none, err

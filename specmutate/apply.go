@@ -12,7 +12,7 @@ import (
 )
 
 // Apply puts edits onto s: name, network and user namespace, dropped
-// capabilities, bind mounts, environment and annotations. It first
+// capabilities, hosts entries, bind mounts, environment and annotations. It first
 // validates the edits and checks s for conflicts (see Conflicts); on any
 // error s is left exactly as it was. Applying the same edits again gives
 // the same spec.
@@ -67,6 +67,9 @@ func Apply(s *specgen.SpecGenerator, edits *wiring.Edits) error {
 	}
 	for _, m := range edits.Mounts {
 		s.Mounts = replaceMount(s.Mounts, bindMount(m))
+	}
+	for _, h := range edits.Hosts {
+		s.HostAdd = wiring.ReplaceHost(s.HostAdd, h)
 	}
 	if len(edits.Env) > 0 {
 		s.Env = mergeInto(s.Env, edits.Env)

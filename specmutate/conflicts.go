@@ -62,6 +62,13 @@ func Conflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) error {
 	cs = append(cs, privilegeConflicts(spec, edits)...)
 	cs = append(cs, pathConflicts(spec, edits)...)
 
+	for _, h := range spec.HostAdd {
+		for _, own := range edits.Hosts {
+			if wiring.HostName(h) == wiring.HostName(own) && h != own {
+				add("--add-host", "%s is set by the sandbox", wiring.HostName(h))
+			}
+		}
+	}
 	for _, k := range sortedKeys(spec.Env) {
 		if wiring.OwnsEnv(k) && (edits.Env == nil || edits.Env[k] != spec.Env[k]) {
 			add("--env", "%s is reserved for the sandbox", k)
@@ -157,7 +164,7 @@ func privilegeConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conf
 func pathConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conflict {
 	var cs []Conflict
 	owned := func(flag, dest, detail string) {
-		if wiring.OwnsPath(dest) {
+		if wiring.OwnsPath(dest) || claims(edits, dest) {
 			cs = append(cs, Conflict{flag + " " + path.Clean("/" + dest), detail})
 		}
 	}
@@ -189,6 +196,17 @@ func pathConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conflict 
 			": another container's mounts may cover the sandbox's paths"})
 	}
 	return cs
+}
+
+// claims reports whether the edits mount something at dest; the sandbox
+// owns every destination it mounts (the shield's /etc/resolv.conf, say).
+func claims(edits *wiring.Edits, dest string) bool {
+	for _, m := range edits.Mounts {
+		if path.Clean(m.Destination) == path.Clean("/"+dest) {
+			return true
+		}
+	}
+	return false
 }
 
 // ours reports whether a spec mount is exactly one of the edits' mounts.

@@ -34,6 +34,9 @@ type ComposeOptions struct {
 	// ServerRootless is whether the podman server that will run the
 	// container is rootless; it decides the user namespace.
 	ServerRootless bool
+	// ServerRootlessNetwork is the server's default rootless network
+	// ("pasta" or "slirp4netns"); it decides a shielded container's network.
+	ServerRootlessNetwork string
 }
 
 // Launch is the outcome of Compose: the plan, the edits to apply, and the
@@ -148,9 +151,11 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 		}
 		shieldEdits, err := opts.Shield.Prepare(ctx, ShieldRequest{
 			Name: l.Name, StateDir: stateDir, Profiles: profiles, LoopbackPorts: res.LoopbackPorts(),
+			ServerRootless: opts.ServerRootless, RootlessNetwork: opts.ServerRootlessNetwork,
 		})
 		if err != nil {
-			return fmt.Errorf("preparing the egress firewall (shield) for %q: %w", l.Name, err)
+			return fmt.Errorf("the egress firewall (shield) could not be prepared for %q, so nothing was launched "+
+				"(--no-shield launches without it): %w", l.Name, err)
 		}
 		edits.Append(shieldEdits)
 	}

@@ -83,7 +83,8 @@ func (n Network) String() string {
 type Edits struct {
 	// Name is the container name. Optional.
 	Name string `json:"name,omitempty"`
-	// Mounts are bind mounts keyed by destination.
+	// Mounts are bind mounts keyed by destination. Every destination is
+	// sandbox-owned on the container it is applied to.
 	Mounts []Mount `json:"mounts,omitempty"`
 	// Env maps variable names to values; every key is sandbox-owned.
 	Env map[string]string `json:"env,omitempty"`
@@ -95,6 +96,8 @@ type Edits struct {
 	UserNS *UserNS `json:"userns,omitempty"`
 	// CapDrop lists capabilities to drop, in podman's spelling (CAP_NET_RAW).
 	CapDrop []string `json:"capDrop,omitempty"`
+	// Hosts are /etc/hosts entries, "NAME:IP", keyed by name.
+	Hosts []string `json:"hosts,omitempty"`
 }
 
 // ErrInvalidEdits is wrapped by every error Validate returns.
@@ -132,7 +135,29 @@ func (e *Edits) Append(other *Edits) *Edits {
 			e.CapDrop = append(e.CapDrop, c)
 		}
 	}
+	for _, h := range other.Hosts {
+		e.Hosts = ReplaceHost(e.Hosts, h)
+	}
 	return e
+}
+
+// ReplaceHost returns hosts with entry ("NAME:IP") added, replacing any
+// entry of the same name.
+func ReplaceHost(hosts []string, entry string) []string {
+	name := HostName(entry)
+	out := hosts[:0:0]
+	for _, h := range hosts {
+		if HostName(h) != name {
+			out = append(out, h)
+		}
+	}
+	return append(out, entry)
+}
+
+// HostName is the name part of a "NAME:IP" hosts entry.
+func HostName(entry string) string {
+	name, _, _ := strings.Cut(entry, ":")
+	return name
 }
 
 // Validate checks that the edits stay inside what the sandbox owns and
@@ -150,9 +175,6 @@ func (e *Edits) Validate() error {
 		if !path.IsAbs(m.Source) || !path.IsAbs(m.Destination) {
 			return fmt.Errorf("%w: mount %q -> %q: both paths must be absolute", ErrInvalidEdits, m.Source, m.Destination)
 		}
-		if !OwnsPath(m.Destination) {
-			return fmt.Errorf("%w: mount destination %q is outside the sandbox's paths", ErrInvalidEdits, m.Destination)
-		}
 		switch m.Relabel {
 		case "", "z", "Z":
 		default:
@@ -169,6 +191,11 @@ func (e *Edits) Validate() error {
 			return fmt.Errorf("%w: annotation %q is not in the sandbox's %s namespace", ErrInvalidEdits, k, AnnotationPrefix)
 		}
 	}
+	for _, h := range e.Hosts {
+		if name, ip, ok := strings.Cut(h, ":"); !ok || name == "" || ip == "" {
+			return fmt.Errorf("%w: hosts entry %q must be NAME:IP", ErrInvalidEdits, h)
+		}
+	}
 	if e.Network != nil && e.Network.Mode == "" {
 		return fmt.Errorf("%w: network mode is empty", ErrInvalidEdits)
 	}
@@ -179,7 +206,7 @@ func (e *Edits) Validate() error {
 }
 
 // Flags renders the edits as `podman run` flags, in a stable order:
-// name, network, userns, cap drops, volumes, env, annotations. Values are
+// name, network, userns, cap drops, hosts, volumes, env, annotations. Values are
 // not shell-quoted; see ShellQuote.
 func (e *Edits) Flags() []string {
 	if e == nil {
@@ -197,6 +224,9 @@ func (e *Edits) Flags() []string {
 	}
 	for _, c := range e.CapDrop {
 		args = append(args, "--cap-drop", c)
+	}
+	for _, h := range e.Hosts {
+		args = append(args, "--add-host", h)
 	}
 	for _, m := range e.Mounts {
 		v := m.Source + ":" + m.Destination

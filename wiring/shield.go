@@ -16,6 +16,41 @@ type ShieldRequest struct {
 	// LoopbackPorts are host loopback ports the container must reach
 	// (the services' ports in tcp mode).
 	LoopbackPorts []int
+	// ServerRootless and RootlessNetwork are the podman server's facts:
+	// they, not the client's uid, decide the container's network.
+	ServerRootless  bool
+	RootlessNetwork string
+}
+
+// Link-local addresses at which a rootless container reaches the host's
+// loopback: pasta maps this address with --map-host-loopback, and
+// slirp4netns's gateway forwards to it with allow_host_loopback.
+const (
+	PastaHostLoopback = "169.254.1.2"
+	SlirpGateway      = "10.0.2.2"
+	// HostAlias is the name a container uses for the host.
+	HostAlias = "host.containers.internal"
+)
+
+// ShieldNetwork returns the network a shielded container needs so the
+// firewall can let it reach the host's loopback services: none of its own
+// on a rootful server (the default bridge), and pasta or slirp4netns with
+// host-loopback mapping on a rootless one, as the server's default
+// rootless network says.
+func ShieldNetwork(serverRootless bool, rootlessNetwork string) *Edits {
+	if !serverRootless {
+		return nil
+	}
+	if rootlessNetwork == "slirp4netns" {
+		return &Edits{
+			Network: &Network{Mode: "slirp4netns", Options: []string{"allow_host_loopback=true"}},
+			Hosts:   []string{HostAlias + ":" + SlirpGateway},
+		}
+	}
+	return &Edits{
+		Network: &Network{Mode: "pasta", Options: []string{"--map-host-loopback", PastaHostLoopback}},
+		Hosts:   []string{HostAlias + ":" + PastaHostLoopback},
+	}
 }
 
 // Shield is the egress firewall's side of a launch: it prepares the

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
+	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
 
@@ -27,7 +31,14 @@ remove it with podman. Safe to run more than once, and on unknown names.`,
 			}
 			store := wiring.NewSQLiteStore(cfg.DBPath())
 			defer store.Close()
-			found, err := wiring.Cleanup(cmd.Context(), cfg, name, wiring.CleanupOptions{Tokens: store})
+			opts := wiring.CleanupOptions{Tokens: store}
+			if plan, ok, _ := wiring.ReadPlan(cfg, name); ok && plan.Shield {
+				if opts.Shield, err = newShield(cfg); err != nil {
+					return err
+				}
+				opts.ContainerID = g.containerID(cmd.Context(), name)
+			}
+			found, err := wiring.Cleanup(cmd.Context(), cfg, name, opts)
 			if err != nil {
 				return err
 			}
@@ -39,4 +50,25 @@ remove it with podman. Safe to run more than once, and on unknown names.`,
 			return nil
 		},
 	}
+}
+
+// containerID resolves name to the container's ID for the shield's
+// teardown. A container that is gone needs none (its hook already ran at
+// poststop), so it yields "".
+func (g *globals) containerID(ctx context.Context, name string) string {
+	client, err := g.connect(ctx)
+	if err != nil {
+		logrus.Warnf("cannot resolve container %q to tear its shield down: %v", name, err)
+		return ""
+	}
+	data, err := client.Inspect(ctx, name)
+	var gone *podmanapi.NoSuchContainerError
+	switch {
+	case errors.As(err, &gone):
+		return ""
+	case err != nil:
+		logrus.Warnf("cannot resolve container %q to tear its shield down: %v", name, err)
+		return ""
+	}
+	return data.ID
 }

@@ -84,8 +84,12 @@ func (g *globals) launch(ctx context.Context, name string, req wiring.Request, p
 	if err := launch.Precheck(client, name, parsed.Spec, req); err != nil {
 		return nil, nil, nil, err
 	}
+	sh, err := newShield(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	res, err := launch.Create(ctx, client, name, parsed.Spec, launch.Options{
-		Config: cfg, Request: req,
+		Config: cfg, Request: req, Shield: sh,
 		Notes: func(n string) { fmt.Fprintln(g.stderr, n) },
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -38,7 +39,11 @@ one is given, else the local podman of this user (rootless unless root).`,
 			if err != nil {
 				return err
 			}
-			rootless := os.Geteuid() != 0
+			local, err := podmanapi.ReadLocalConfig()
+			if err != nil {
+				return err
+			}
+			rootless, rootlessNet := os.Geteuid() != 0, local.RootlessNetwork
 			if g.explicitServer() {
 				client, err := g.connect(cmd.Context())
 				if err != nil {
@@ -47,12 +52,16 @@ one is given, else the local podman of this user (rootless unless root).`,
 				if err := client.RequireLocal("prepare"); err != nil {
 					return err
 				}
-				rootless = client.Facts().Rootless
+				rootless, rootlessNet = client.Facts().Rootless, client.Facts().RootlessNetwork
+			}
+			sh, err := newShield(cfg)
+			if err != nil {
+				return err
 			}
 			store := wiring.NewSQLiteStore(cfg.DBPath())
 			defer store.Close()
 			l, err := wiring.Compose(cmd.Context(), cfg, name, w.request(), wiring.ComposeOptions{
-				Tokens: store, ServerRootless: rootless,
+				Tokens: store, Shield: sh, ServerRootless: rootless, ServerRootlessNetwork: rootlessNet,
 			})
 			if err != nil {
 				return err

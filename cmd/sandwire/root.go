@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/shield"
 	"github.com/sandwire/sandwire/wiring"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -123,6 +124,16 @@ func (g *globals) explicitServer() bool {
 		}
 	}
 	return false
+}
+
+// newShield is the egress firewall adapter for cfg: the shield command,
+// checked against the hooks directories of the local podman.
+func newShield(cfg wiring.Config) (wiring.Shield, error) {
+	local, err := podmanapi.ReadLocalConfig()
+	if err != nil {
+		return nil, err
+	}
+	return shield.Command{Path: cfg.ShieldCommand, HooksDirs: local.HooksDirs}, nil
 }
 
 func loadConfig() (wiring.Config, error) {
