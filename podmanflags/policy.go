@@ -84,6 +84,14 @@ func CheckPolicy(args []string) error {
 		}
 		if strings.HasPrefix(arg, "--") {
 			spelled, value, hasValue := strings.Cut(arg[2:], "=")
+			if spelled == "hooks-dir" {
+				// podman-remote does not even define it; it is still the sandbox's.
+				managed[arg[:2+len(spelled)]] = true
+				if !hasValue {
+					i++
+				}
+				continue
+			}
 			f := lookup(spelled)
 			if f == nil {
 				continue // unknown: Parse reports it

@@ -120,6 +120,10 @@ func Translate(flags []string) (*wiring.Edits, string, error) {
 	var vals entities.ContainerCreateOptions
 	var run podmanflags.RunOptions
 	fs := podmanflags.NewFlagSet(podmanflags.Run, &vals, &run).Flags()
+	if fs.Lookup("hooks-dir") == nil {
+		// podman-remote has no --hooks-dir; the shield may still print it.
+		fs.StringArray("hooks-dir", nil, "")
+	}
 	if err := fs.Parse(flags); err != nil {
 		return nil, "", &Failure{Reason: "unparsable", Detail: "the shield printed flags podman does not accept", Err: err}
 	}
@@ -142,13 +146,15 @@ func Translate(flags []string) (*wiring.Edits, string, error) {
 			hosts, _ := fs.GetStringSlice("add-host")
 			edits.Hosts = append(edits.Hosts, hosts...)
 		case "network":
-			mode, opts, _ := strings.Cut(f.Value.String(), ":")
+			nets := f.Value.(pflag.SliceValue).GetSlice()
+			mode, opts, _ := strings.Cut(nets[len(nets)-1], ":")
 			edits.Network = &wiring.Network{Mode: mode}
 			if opts != "" {
 				edits.Network.Options = strings.Split(opts, ",")
 			}
 		case "hooks-dir":
-			hooksDir = f.Value.String()
+			dirs := f.Value.(pflag.SliceValue).GetSlice()
+			hooksDir = strings.Join(dirs, ",")
 		case "name":
 			// The sandbox names the container itself.
 		default:
@@ -217,7 +223,7 @@ func networkFor(shieldEdits *wiring.Edits, req wiring.ShieldRequest) *wiring.Edi
 		shieldEdits.Network = nil
 		shieldEdits.Hosts = nil
 	case want != nil && (got == nil || got.String() != want.Network.String()):
-		logrus.Warnf("shield asked for --network %v, but the rootless podman server uses %s: using %s", got, req.RootlessNetwork, want.Network)
+		logrus.Warnf("shield asked for --network %s, but the rootless podman server uses %s: using %s", orNone(got), req.RootlessNetwork, want.Network)
 	}
 	return want
 }
@@ -234,6 +240,13 @@ func (c Command) requireHook() error {
 		"the podman service runs OCI hooks only from its configured hooks directories (%s), and none holds the shield's hook %s; "+
 			"install it there with 'terok-shield setup' (a per-container --hooks-dir does not exist over the API)",
 		strings.Join(c.HooksDirs, ", "), HookFile)}
+}
+
+func orNone(n *wiring.Network) string {
+	if n == nil {
+		return "(none)"
+	}
+	return n.String()
 }
 
 func shieldStateDir(runStateDir string) string { return filepath.Join(runStateDir, "shield") }
