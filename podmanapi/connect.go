@@ -32,10 +32,10 @@ type Options struct {
 // Destination is a resolved service address.
 type Destination struct {
 	// Name is the connection's name, when it came from the connection list.
-	Name     string
-	URI      string
-	Identity string
-	Machine  bool
+	Name                   string
+	URI                    string
+	Identity               string
+	Machine                bool
 	TLSCert, TLSKey, TLSCA string
 }
 

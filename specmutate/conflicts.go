@@ -165,7 +165,7 @@ func pathConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conflict 
 	var cs []Conflict
 	owned := func(flag, dest, detail string) {
 		if wiring.OwnsPath(dest) || claims(edits, dest) {
-			cs = append(cs, Conflict{flag + " " + path.Clean("/" + dest), detail})
+			cs = append(cs, Conflict{flag + " " + path.Clean("/"+dest), detail})
 		}
 	}
 	for _, m := range spec.Mounts {

@@ -96,4 +96,3 @@ func (g *globals) removeWired(ctx context.Context, name, id string, client *podm
 	}
 	return errors.Join(errs...)
 }
-
