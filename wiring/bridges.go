@@ -4,42 +4,121 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"sync"
 )
 
-//go:embed bridges
+//go:embed bridges/ensure-bridges.sh
 var bridgeFS embed.FS
 
-// bridgesVersion names the materialised bridge resources by their content,
-// so an upgrade writes a new directory instead of changing files a running
-// container has mounted.
-var bridgesVersion = func() string {
-	h := sha256.New()
-	names, _ := fs.Glob(bridgeFS, "bridges/*")
-	sort.Strings(names)
-	for _, n := range names {
-		data, _ := bridgeFS.ReadFile(n)
-		fmt.Fprintf(h, "%s\x00%d\x00", n, len(data))
-		h.Write(data)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}()
+// BridgeBinaryName is the container-side bridge program's file name.
+const BridgeBinaryName = "terok-bridge"
 
-// BridgesDir is the host dir that holds this build's bridge resources.
-func (c Config) BridgesDir() string {
-	return filepath.Join(c.StateDir, "bridges", bridgesVersion)
+// bridgeScript is the script images source to start the bridges.
+const bridgeScript = "ensure-bridges.sh"
+
+// BridgeBinarySearchPath lists where the bridge program is looked for when
+// the configuration names none: beside the running executable (a build
+// tree, or a package's bin dir), then the usual helper-binary dirs.
+func BridgeBinarySearchPath() []string {
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			dirs = append(dirs, filepath.Dir(exe))
+		}
+	}
+	return append(dirs, "/usr/local/libexec/sandwire", "/usr/libexec/sandwire", "/usr/local/lib/sandwire", "/usr/lib/sandwire")
 }
 
-// MaterializeBridges writes the embedded bridge resources to
-// cfg.BridgesDir() unless they are already there, and returns that dir.
-// The files are written to a temporary sibling and renamed into place, so
-// a reader sees all of one version or none of it.
+// BridgeBinaryNotFoundError reports that the bridge program is missing.
+type BridgeBinaryNotFoundError struct{ Searched []string }
+
+func (e *BridgeBinaryNotFoundError) Error() string {
+	return fmt.Sprintf("the container-side bridge program %s was not found in %v: install it beside sandwire ('make build' puts both in bin/) or set bridge_binary in the configuration",
+		BridgeBinaryName, e.Searched)
+}
+
+func (c Config) bridgeBinary() (string, error) {
+	if c.BridgeBinary != "" {
+		if _, err := os.Stat(c.BridgeBinary); err != nil {
+			return "", fmt.Errorf("the configured bridge_binary: %w", err)
+		}
+		return c.BridgeBinary, nil
+	}
+	dirs := BridgeBinarySearchPath()
+	for _, d := range dirs {
+		p := filepath.Join(d, BridgeBinaryName)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", &BridgeBinaryNotFoundError{Searched: dirs}
+}
+
+// bridgeVersions caches the content hash of a bridge binary by path, size
+// and modification time, so a launch does not re-read it.
+var bridgeVersions sync.Map // bridgeKey -> string
+
+type bridgeKey struct {
+	path  string
+	size  int64
+	mtime int64
+}
+
+// bridgesVersion names a set of bridge resources by their content, so an
+// upgrade writes a new directory instead of changing files a running
+// container has mounted.
+func bridgesVersion(binary string) (string, error) {
+	st, err := os.Stat(binary)
+	if err != nil {
+		return "", err
+	}
+	key := bridgeKey{binary, st.Size(), st.ModTime().UnixNano()}
+	if v, ok := bridgeVersions.Load(key); ok {
+		return v.(string), nil
+	}
+	h := sha256.New()
+	script, err := bridgeFS.ReadFile("bridges/" + bridgeScript)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "%s\x00%d\x00", bridgeScript, len(script))
+	h.Write(script)
+	f, err := os.Open(binary)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fmt.Fprintf(h, "%s\x00%d\x00", BridgeBinaryName, st.Size())
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	v := hex.EncodeToString(h.Sum(nil))[:16]
+	bridgeVersions.Store(key, v)
+	return v, nil
+}
+
+// MaterializeBridges puts this build's bridge resources — the embedded
+// script and the bridge program — in a versioned dir under the state dir
+// unless they are already there, and returns that dir. The files are
+// written to a temporary sibling and renamed into place, so a reader sees
+// all of one version or none of it; nothing in it is writable but by its
+// owner, and the container mounts it read-only.
 func MaterializeBridges(cfg Config) (string, error) {
-	dir := cfg.BridgesDir()
+	binary, err := cfg.bridgeBinary()
+	if err != nil {
+		return "", err
+	}
+	version, err := bridgesVersion(binary)
+	if err != nil {
+		return "", fmt.Errorf("reading the bridge program: %w", err)
+	}
+	dir := filepath.Join(cfg.StateDir, "bridges", version)
 	if st, err := os.Lstat(dir); err == nil && st.IsDir() {
 		return dir, nil
 	}
@@ -52,18 +131,12 @@ func MaterializeBridges(cfg Config) (string, error) {
 		return "", fmt.Errorf("creating the bridges dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	entries, err := bridgeFS.ReadDir("bridges")
-	if err != nil {
-		return "", err
+	script, _ := bridgeFS.ReadFile("bridges/" + bridgeScript)
+	if err := os.WriteFile(filepath.Join(tmp, bridgeScript), script, 0o644); err != nil {
+		return "", fmt.Errorf("writing the bridge resources: %w", err)
 	}
-	for _, e := range entries {
-		data, err := bridgeFS.ReadFile("bridges/" + e.Name())
-		if err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o644); err != nil {
-			return "", fmt.Errorf("writing the bridge resources: %w", err)
-		}
+	if err := copyFile(binary, filepath.Join(tmp, BridgeBinaryName), 0o755); err != nil {
+		return "", fmt.Errorf("writing the bridge resources: %w", err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", err
@@ -76,4 +149,21 @@ func MaterializeBridges(cfg Config) (string, error) {
 		return "", fmt.Errorf("installing the bridge resources: %w", err)
 	}
 	return dir, nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return errors.Join(out.Chmod(mode), out.Close())
 }

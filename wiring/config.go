@@ -52,6 +52,9 @@ type Config struct {
 	ShieldBypass bool `toml:"shield_bypass_firewall_no_protection"`
 	// ShieldCommand is the terok-shield executable.
 	ShieldCommand string `toml:"shield_command"`
+	// BridgeBinary is the container-side bridge program; empty means
+	// looking for it beside sandwire and in the helper-binary dirs.
+	BridgeBinary string `toml:"bridge_binary"`
 	// CredentialsUseKeyring and CredentialsPassphraseCommand are passed to
 	// the supervisor through the sidecar.
 	CredentialsUseKeyring        bool    `toml:"credentials_use_keyring"`
