@@ -41,7 +41,7 @@ func (c *Client) Create(ctx context.Context, s *specgen.SpecGenerator) (Created,
 			return Created{}, &NameInUseError{Name: s.Name, Err: err}
 		}
 	}
-	return Created{}, &APIError{Op: "creating the container", Code: code, Err: err}
+	return Created{}, &APIError{Code: code, Err: err}
 }
 
 // Start starts a created container.

@@ -71,13 +71,18 @@ func (e *RemoteHostError) Error() string {
 
 // APIError is any other refusal by the server.
 type APIError struct {
+	// Op is what was attempted; empty when the caller says it.
 	Op   string
 	Code int
 	Err  error
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("%s: podman service answered %d %s: %v", e.Op, e.Code, http.StatusText(e.Code), e.Err)
+	msg := fmt.Sprintf("podman service answered %d %s: %v", e.Code, http.StatusText(e.Code), e.Err)
+	if e.Op == "" {
+		return msg
+	}
+	return e.Op + ": " + msg
 }
 
 func (e *APIError) Unwrap() error { return e.Err }

@@ -201,7 +201,10 @@ func (c Config) RunStateDir(name string) string { return filepath.Join(c.RunsDir
 // LockDir holds the per-name launch locks.
 func (c Config) LockDir() string { return filepath.Join(c.StateDir, "sandbox", "locks") }
 
+// RuntimeRunsDir holds one runtime dir per wired container.
+func (c Config) RuntimeRunsDir() string { return filepath.Join(c.RuntimeDir, "run") }
+
 // ContainerRuntimeDir is the host dir mounted at /run/terok in container name.
 func (c Config) ContainerRuntimeDir(name string) string {
-	return filepath.Join(c.RuntimeDir, "run", name)
+	return filepath.Join(c.RuntimeRunsDir(), name)
 }
