@@ -142,8 +142,8 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 	if err := l.mkdir(runtimeDir); err != nil {
 		return err
 	}
-
-	edits := &Edits{}
+	in := EditsInput{Name: l.Name, Plan: l.Plan, Mode: cfg.ServicesMode, Resources: res,
+		SidecarPath: l.SidecarPath, ServerRootless: opts.ServerRootless}
 	if l.Plan.Shield {
 		profiles := req.Profiles
 		if len(profiles) == 0 {
@@ -157,36 +157,21 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 			return fmt.Errorf("the egress firewall (shield) could not be prepared for %q, so nothing was launched "+
 				"(--no-shield launches without it): %w", l.Name, err)
 		}
-		edits.Append(shieldEdits)
-	}
-	if opts.ServerRootless {
-		edits.Append(&Edits{UserNS: &UserNS{Mode: "keep-id", UID: KeepIDUID, GID: KeepIDGID}})
+		in.Shield = shieldEdits
 	}
 	if l.Plan.NeedsBridges() {
 		bridges, err := MaterializeBridges(cfg)
 		if err != nil {
 			return err
 		}
-		edits.Append(&Edits{Mounts: []Mount{{Source: bridges, Destination: ContainerBridgesDir, ReadOnly: true, Relabel: "z"}}})
+		in.BridgesDir = bridges
 	}
-	if cfg.ServicesMode == ServicesSocket && l.Plan.NeedsBridges() {
-		edits.Append(&Edits{Mounts: []Mount{{Source: runtimeDir, Destination: ContainerRuntimeDir, ReadOnly: true, Relabel: "z"}}})
-	}
-	if l.Plan.Broker {
-		edits.Append(brokerEdits(cfg.ServicesMode, res))
-	}
-	sc := l.sidecar(cfg)
 	if l.Plan.Gate {
 		token, err := MintGateToken()
 		if err != nil {
 			return err
 		}
-		edits.Append(gateEdits(cfg.ServicesMode, res, token))
-		base := cfg.GateBasePath()
-		sc.GateBasePath, sc.GateToken, sc.ProjectID = &base, &token, l.Plan.ScopeName()
-		if cfg.ServicesMode == ServicesTCP {
-			sc.GatePort = &res.GatePort
-		}
+		in.GateToken = token
 	}
 	if l.Plan.SSH {
 		scope := l.Plan.ScopeName()
@@ -195,9 +180,9 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 			return fmt.Errorf("minting the SSH signer token: %w", err)
 		}
 		l.minted = append(l.minted, token)
-		edits.Append(sshEdits(cfg.ServicesMode, res, token))
+		in.SSHToken = token
 	}
-	edits.Append(&Edits{Name: l.Name, Annotations: map[string]string{SidecarAnnotation: l.SidecarPath}})
+	edits := BuildEdits(in)
 	if err := edits.Validate(); err != nil {
 		return err
 	}
@@ -210,23 +195,82 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 	if err := l.writeFile(filepath.Join(stateDir, metaFile), func(p string) error { return writeFileNoFollow(p, append(meta, '\n'), 0o600) }); err != nil {
 		return err
 	}
+	sc := BuildSidecar(cfg, in)
 	return l.writeFile(l.SidecarPath, func(p string) error { return WriteSidecar(p, sc) })
 }
 
-func (l *Launch) sidecar(cfg Config) Sidecar {
+// EditsInput is everything the sandbox's edits are made of, once the host
+// state is laid down and the tokens are minted.
+type EditsInput struct {
+	Name      string
+	Plan      Plan
+	Mode      ServicesMode
+	Resources Resources
+	// SidecarPath is the absolute path of the sidecar file.
+	SidecarPath string
+	// BridgesDir is the host dir of the bridge resources; needed when the
+	// plan needs bridges.
+	BridgesDir string
+	// GateToken and SSHToken are the minted tokens, when wired.
+	GateToken, SSHToken string
+	// ServerRootless decides the user namespace.
+	ServerRootless bool
+	// Shield is the shield's contribution, when it is on.
+	Shield *Edits
+}
+
+// BuildEdits composes the sandbox's edits from their inputs, in a fixed
+// order: shield, user namespace, bridges mount, runtime dir mount, broker,
+// gate and SSH environment, then name and sidecar annotation. It is pure:
+// no I/O, the same input gives the same edits.
+func BuildEdits(in EditsInput) *Edits {
+	edits := &Edits{}
+	edits.Append(in.Shield)
+	if in.ServerRootless {
+		edits.Append(&Edits{UserNS: &UserNS{Mode: "keep-id", UID: KeepIDUID, GID: KeepIDGID}})
+	}
+	if in.Plan.NeedsBridges() {
+		edits.Append(&Edits{Mounts: []Mount{{Source: in.BridgesDir, Destination: ContainerBridgesDir, ReadOnly: true, Relabel: "z"}}})
+		if in.Mode == ServicesSocket {
+			edits.Append(&Edits{Mounts: []Mount{{Source: in.Resources.RuntimeDir, Destination: ContainerRuntimeDir, ReadOnly: true, Relabel: "z"}}})
+		}
+	}
+	if in.Plan.Broker {
+		edits.Append(brokerEdits(in.Mode, in.Resources))
+	}
+	if in.Plan.Gate {
+		edits.Append(gateEdits(in.Mode, in.Resources, in.GateToken))
+	}
+	if in.Plan.SSH {
+		edits.Append(sshEdits(in.Mode, in.Resources, in.SSHToken))
+	}
+	return edits.Append(&Edits{Name: in.Name, Annotations: map[string]string{SidecarAnnotation: in.SidecarPath}})
+}
+
+// BuildSidecar is the sidecar for the same inputs as BuildEdits.
+func BuildSidecar(cfg Config, in EditsInput) Sidecar {
 	sc := Sidecar{
-		ContainerName:                l.Name,
-		IPCMode:                      string(cfg.ServicesMode),
+		ContainerName:                in.Name,
+		IPCMode:                      string(in.Mode),
 		DBPath:                       cfg.DBPath(),
 		RoutesPath:                   cfg.RoutesPath(),
 		VaultSystemdCredsFile:        cfg.VaultSystemdCredsFile(),
 		CredentialsUseKeyring:        cfg.CredentialsUseKeyring,
 		CredentialsPassphraseCommand: cfg.CredentialsPassphraseCommand,
-		ScopeID:                      l.Plan.ScopeName(),
+		ScopeID:                      in.Plan.ScopeName(),
 		RuntimeDir:                   cfg.RuntimeDir,
 	}
-	if cfg.ServicesMode == ServicesTCP {
-		sc.TCPPort, sc.SSHSignerPort = &l.Resources.BrokerPort, &l.Resources.SignerPort
+	if in.Mode == ServicesTCP {
+		broker, signer := in.Resources.BrokerPort, in.Resources.SignerPort
+		sc.TCPPort, sc.SSHSignerPort = &broker, &signer
+	}
+	if in.Plan.Gate {
+		base, token := cfg.GateBasePath(), in.GateToken
+		sc.GateBasePath, sc.GateToken, sc.ProjectID = &base, &token, in.Plan.ScopeName()
+		if in.Mode == ServicesTCP {
+			port := in.Resources.GatePort
+			sc.GatePort = &port
+		}
 	}
 	return sc
 }
