@@ -98,9 +98,14 @@ func replaceMount(mounts []spec.Mount, m spec.Mount) []spec.Mount {
 // network parses the edits' network with podman's own parser, so a mode
 // means on the spec what it means to `podman run --network`.
 func network(n *wiring.Network) (specgen.Namespace, map[string][]string, error) {
-	ns, _, opts, err := specgen.ParseNetworkFlag([]string{n.String()})
+	ns, nets, opts, err := specgen.ParseNetworkFlag([]string{n.String()})
 	if err != nil {
 		return ns, nil, fmt.Errorf("sandbox network %q: %w", n.String(), err)
+	}
+	if len(nets) > 0 {
+		// Named and bridge networks carry per-network settings a
+		// namespace mode cannot hold; the sandbox never asks for them.
+		return ns, nil, fmt.Errorf("sandbox network %q: named or bridge networks are not supported as sandbox edits", n.String())
 	}
 	return ns, opts, nil
 }

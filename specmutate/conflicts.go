@@ -3,6 +3,7 @@ package specmutate
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -63,14 +64,20 @@ func Conflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) error {
 	cs = append(cs, pathConflicts(spec, edits)...)
 
 	for _, h := range spec.HostAdd {
-		for _, own := range edits.Hosts {
-			if wiring.HostName(h) == wiring.HostName(own) && h != own {
-				add("--add-host", "%s is set by the sandbox", wiring.HostName(h))
+		if slices.Contains(edits.Hosts, h) {
+			continue
+		}
+		// podman accepts "name1;name2:ip", and host names are case-insensitive.
+		for _, name := range strings.Split(wiring.HostName(h), ";") {
+			for _, own := range edits.Hosts {
+				if strings.EqualFold(name, wiring.HostName(own)) {
+					add("--add-host", "%s is set by the sandbox", wiring.HostName(own))
+				}
 			}
 		}
 	}
 	for _, k := range sortedKeys(spec.Env) {
-		if wiring.OwnsEnv(k) && (edits.Env == nil || edits.Env[k] != spec.Env[k]) {
+		if v, ok := edits.Env[k]; wiring.OwnsEnv(k) && (!ok || v != spec.Env[k]) {
 			add("--env", "%s is reserved for the sandbox", k)
 		}
 	}
@@ -85,7 +92,7 @@ func Conflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) error {
 		}
 	}
 	for _, k := range sortedKeys(spec.Annotations) {
-		if wiring.OwnsAnnotation(k) && (edits.Annotations == nil || edits.Annotations[k] != spec.Annotations[k]) {
+		if v, ok := edits.Annotations[k]; wiring.OwnsAnnotation(k) && (!ok || v != spec.Annotations[k]) {
 			add("--annotation", "%s is reserved for the sandbox", k)
 		}
 	}
@@ -106,7 +113,7 @@ func namespaceConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conf
 	if len(spec.Networks) > 0 {
 		cs = append(cs, Conflict{"--network", "networks " + strings.Join(sortedKeys(spec.Networks), ",")})
 	}
-	if len(spec.NetworkOptions) > 0 && (edits.Network == nil || !onlyOptionsFor(spec.NetworkOptions, edits.Network)) {
+	if len(spec.NetworkOptions) > 0 && (edits.Network == nil || !sameOptions(spec.NetworkOptions, edits.Network)) {
 		cs = append(cs, Conflict{"--network", "network options for " + strings.Join(sortedKeys(spec.NetworkOptions), ",")})
 	}
 	if len(spec.CNINetworks) > 0 {
@@ -187,9 +194,13 @@ func pathConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conflict 
 		owned("--mount", v.Destination, "artifact volume of "+v.Source)
 	}
 	for _, s := range spec.Secrets {
-		if path.IsAbs(s.Target) {
-			owned("--secret", s.Target, "secret "+s.Source)
+		// podman mounts a relative target under /run/secrets, and does
+		// not refuse "..": resolve it as podman will.
+		target := s.Target
+		if !path.IsAbs(target) {
+			target = path.Join("/run/secrets", target)
 		}
+		owned("--secret", target, "secret "+s.Source)
 	}
 	if len(spec.VolumesFrom) > 0 {
 		cs = append(cs, Conflict{"--volumes-from", strings.Join(spec.VolumesFrom, ",") +
@@ -219,13 +230,10 @@ func ours(edits *wiring.Edits, source, dest string) bool {
 	return false
 }
 
-func onlyOptionsFor(opts map[string][]string, n *wiring.Network) bool {
-	for k := range opts {
-		if k != n.Mode {
-			return false
-		}
-	}
-	return true
+// sameOptions reports whether opts are exactly the options the edits'
+// network sets: anything else would be silently replaced by Apply.
+func sameOptions(opts map[string][]string, n *wiring.Network) bool {
+	return len(opts) == 1 && slices.Equal(opts[n.Mode], n.Options)
 }
 
 func nsString(ns specgen.Namespace) string {

@@ -37,10 +37,22 @@ func shortTempDir(t *testing.T) string {
 	return dir
 }
 
+// fakeBridgeBinary writes a stand-in for the container-side bridge program
+// and returns its path.
+func fakeBridgeBinary(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "terok-bridge")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\necho bridge "+t.Name()+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // testConfig is a valid Config whose every dir is a fresh temporary dir.
 func testConfig(t *testing.T, mode wiring.ServicesMode) wiring.Config {
 	t.Helper()
 	return wiring.Config{
+		BridgeBinary:          fakeBridgeBinary(t),
 		StateDir:              t.TempDir(),
 		RuntimeDir:            shortTempDir(t),
 		VaultDir:              t.TempDir(),

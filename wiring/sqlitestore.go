@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 )
@@ -48,6 +49,15 @@ func (s *SQLiteStore) open(ctx context.Context) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return nil, fmt.Errorf("opening the token store: %w", err)
 	}
+	// Create the file 0600 before SQLite does: SQLite gives the -wal and
+	// -shm files, which hold tokens too, the mode of the database file.
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the token store: %w", err)
+	}
+	if err := errors.Join(f.Chmod(0o600), f.Close()); err != nil {
+		return nil, fmt.Errorf("opening the token store: %w", err)
+	}
 	dsn := "file:" + (&url.URL{Path: s.path}).EscapedPath() +
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
@@ -55,10 +65,6 @@ func (s *SQLiteStore) open(ctx context.Context) (*sql.DB, error) {
 		return nil, fmt.Errorf("opening the token store %s: %w", s.path, err)
 	}
 	if _, err := db.ExecContext(ctx, proxyTokensSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening the token store %s: %w", s.path, err)
-	}
-	if err := os.Chmod(s.path, 0o600); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening the token store %s: %w", s.path, err)
 	}

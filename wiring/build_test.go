@@ -1,0 +1,103 @@
+package wiring_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/sandwire/sandwire/wiring"
+)
+
+func TestBuildEditsLetsTheSandboxWinOverTheShield(t *testing.T) {
+	plan, _, err := wiring.ResolvePlan(wiring.Request{Scope: "proj"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := wiring.EditsInput{
+		Name: "web", Plan: plan, Mode: wiring.ServicesSocket,
+		Resources:   wiring.Resources{RuntimeDir: "/rt/run/web"},
+		SidecarPath: "/state/sidecar/web.json", BridgesDir: "/state/bridges/v1",
+		GateToken: "terok-g-11111111111111111111111111111111", SSHToken: "terok-p-22222222222222222222222222222222",
+		ServerRootless: true,
+		// A shield that reaches for everything the sandbox sets itself.
+		Shield: &wiring.Edits{
+			Name:        "evil",
+			UserNS:      &wiring.UserNS{Mode: "auto"},
+			Mounts:      []wiring.Mount{{Source: "/evil", Destination: "/run/terok"}},
+			Env:         map[string]string{"TEROK_GATE_TOKEN": "stolen", "TEROK_SHIELD": "on"},
+			Annotations: map[string]string{"terok.sandbox.sidecar": "/evil.json", "terok.shield.x": "1"},
+			Network:     &wiring.Network{Mode: "pasta"},
+		},
+	}
+	want := &wiring.Edits{
+		Name:   "web",
+		Mounts: []wiring.Mount{{Source: "/rt/run/web", Destination: "/run/terok", ReadOnly: true, Relabel: "z"}, {Source: "/state/bridges/v1", Destination: bridgesInContainer, ReadOnly: true, Relabel: "z"}},
+		Env: map[string]string{
+			"TEROK_SHIELD":              "on",
+			"TEROK_VAULT_LOOPBACK_PORT": "9419",
+			"TEROK_VAULT_SOCKET":        vaultSocket,
+			"TEROK_GATE_SOCKET":         gateSocket,
+			"TEROK_GATE_TOKEN":          in.GateToken,
+			"TEROK_SSH_SIGNER_SOCKET":   signerSocket,
+			"TEROK_SSH_SIGNER_TOKEN":    in.SSHToken,
+		},
+		Annotations: map[string]string{"terok.sandbox.sidecar": in.SidecarPath, "terok.shield.x": "1"},
+		Network:     &wiring.Network{Mode: "pasta"},
+		UserNS:      &wiring.UserNS{Mode: "keep-id", UID: 1000, GID: 1000},
+	}
+	// The shield's /run/terok mount came first, so the runtime dir mount
+	// replaces it in place, ahead of the bridges.
+	got := wiring.BuildEdits(in)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("BuildEdits =\n%s\nwant\n%s", editsJSON(t, got), editsJSON(t, want))
+	}
+	if again := wiring.BuildEdits(in); !reflect.DeepEqual(again, got) {
+		t.Error("BuildEdits is not a pure function of its input")
+	}
+}
+
+func TestBuildSidecarMatchesBuildEdits(t *testing.T) {
+	cfg := wiring.Config{StateDir: "/state", RuntimeDir: "/rt", VaultDir: "/vault", CredentialsPassphraseCommand: ptr("pass")}
+	res := wiring.Resources{RuntimeDir: "/rt/run/web", BrokerPort: 4001, SignerPort: 4002, GatePort: 4003}
+	cases := []struct {
+		name string
+		mode wiring.ServicesMode
+		req  wiring.Request
+		want wiring.Sidecar
+	}{
+		{
+			name: "tcp mode with the gate records every port and the gate",
+			mode: wiring.ServicesTCP, req: wiring.Request{Scope: "proj"},
+			want: wiring.Sidecar{
+				ContainerName: "web", IPCMode: "tcp", DBPath: "/vault/credentials.db", RoutesPath: "/vault/routes.json",
+				VaultSystemdCredsFile: "/vault/vault.passphrase.cred", CredentialsPassphraseCommand: ptr("pass"),
+				ScopeID: "proj", ProjectID: "proj", RuntimeDir: "/rt",
+				TCPPort: ptr(4001), SSHSignerPort: ptr(4002), GatePort: ptr(4003),
+				GateBasePath: ptr("/state/gate"), GateToken: ptr("terok-g-11111111111111111111111111111111"),
+			},
+		},
+		{
+			name: "socket mode without a scope records no ports and no gate",
+			mode: wiring.ServicesSocket, req: wiring.Request{},
+			want: wiring.Sidecar{
+				ContainerName: "web", IPCMode: "socket", DBPath: "/vault/credentials.db", RoutesPath: "/vault/routes.json",
+				VaultSystemdCredsFile: "/vault/vault.passphrase.cred", CredentialsPassphraseCommand: ptr("pass"),
+				RuntimeDir: "/rt",
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, _, err := wiring.ResolvePlan(tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := cfg
+			c.ServicesMode = tc.mode
+			in := wiring.EditsInput{Name: "web", Plan: plan, Mode: tc.mode, Resources: res,
+				SidecarPath: "/state/sidecar/web.json", GateToken: "terok-g-11111111111111111111111111111111"}
+			if got := wiring.BuildSidecar(c, in); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("BuildSidecar =\n%+v\nwant\n%+v", got, tc.want)
+			}
+		})
+	}
+}

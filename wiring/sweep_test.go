@@ -1,0 +1,124 @@
+package wiring_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/sandwire/sandwire/wiring"
+)
+
+func TestListStates(t *testing.T) {
+	cfg := testConfig(t, wiring.ServicesSocket)
+	store := testStore(t, cfg)
+	launched(t, cfg, store, "full", wiring.Request{Scope: "proj"})
+	writeFile(t, sidecarPathOf(cfg, "sidecar-only"), "{}")
+	if err := os.MkdirAll(runtimeDirOf(cfg, "runtime-only"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Entries sandwire never writes are ignored.
+	writeFile(t, filepath.Join(cfg.SidecarDir(), ".hidden.json"), "{}")
+	writeFile(t, filepath.Join(cfg.SidecarDir(), "notes.txt"), "x")
+	if err := os.MkdirAll(filepath.Join(cfg.RunsDir(), "-bad"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	states, err := wiring.ListStates(cfg)
+	if err != nil {
+		t.Fatalf("ListStates = %v", err)
+	}
+	type summary struct {
+		Name                          string
+		Plan                          *wiring.Plan
+		Sidecar, RunState, RuntimeDir bool
+		Complete, HasTime             bool
+	}
+	var got []summary
+	for _, s := range states {
+		got = append(got, summary{s.Name, s.Plan, s.Sidecar, s.RunState, s.RuntimeDir, s.Complete(), !s.ModTime.IsZero()})
+	}
+	want := []summary{
+		{Name: "full", Plan: &wiring.Plan{Scope: ptr("proj"), Shield: true, Gate: true, Broker: true, SSH: true},
+			Sidecar: true, RunState: true, RuntimeDir: true, Complete: true, HasTime: true},
+		{Name: "runtime-only", RuntimeDir: true, HasTime: true},
+		{Name: "sidecar-only", Sidecar: true, HasTime: true},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ListStates =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestListStatesOfAnEmptyStateDir(t *testing.T) {
+	states, err := wiring.ListStates(testConfig(t, wiring.ServicesSocket))
+	if err != nil || len(states) != 0 {
+		t.Errorf("ListStates = %v, %v; want nothing", states, err)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, wiring.ServicesSocket)
+	store := testStore(t, cfg)
+	for _, name := range []string{"live", "stray"} {
+		launched(t, cfg, store, name, wiring.Request{Scope: "proj"})
+	}
+	held, err := wiring.Compose(ctx, cfg, "held", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+	if err != nil {
+		t.Fatalf("Compose(held) = %v", err)
+	}
+	defer held.Commit()
+	live := map[string]bool{"live": true}
+
+	t.Run("young strays are left alone", func(t *testing.T) {
+		rep, err := wiring.Sweep(ctx, cfg, live, wiring.SweepOptions{Tokens: store})
+		if err != nil {
+			t.Fatalf("Sweep = %v", err)
+		}
+		if want := (wiring.SweepReport{Young: []string{"held", "stray"}}); !reflect.DeepEqual(rep, want) {
+			t.Errorf("Sweep = %+v, want %+v", rep, want)
+		}
+		if !exists(t, sidecarPathOf(cfg, "stray")) {
+			t.Error("a young stray was removed")
+		}
+	})
+	t.Run("old strays are swept unless a launch holds them", func(t *testing.T) {
+		rep, err := wiring.Sweep(ctx, cfg, live, wiring.SweepOptions{Tokens: store, Now: time.Now().Add(2 * wiring.DefaultSweepGrace)})
+		if err != nil {
+			t.Fatalf("Sweep = %v", err)
+		}
+		if want := (wiring.SweepReport{Swept: []string{"stray"}, Busy: []string{"held"}}); !reflect.DeepEqual(rep, want) {
+			t.Errorf("Sweep = %+v, want %+v", rep, want)
+		}
+		for _, p := range statePaths(cfg, "stray") {
+			if exists(t, p) {
+				t.Errorf("Sweep left %s", p)
+			}
+		}
+		if n, err := store.CountSubject(ctx, "stray"); err != nil || n != 0 {
+			t.Errorf("CountSubject(stray) = %d, %v; want 0", n, err)
+		}
+		for _, name := range []string{"live", "held"} {
+			for _, p := range statePaths(cfg, name) {
+				if !exists(t, p) {
+					t.Errorf("Sweep removed %s", p)
+				}
+			}
+			if n, err := store.CountSubject(ctx, name); err != nil || n != 1 {
+				t.Errorf("CountSubject(%s) = %d, %v; want 1", name, n, err)
+			}
+		}
+	})
+	t.Run("a grace longer than the state's age keeps it", func(t *testing.T) {
+		held.Commit()
+		rep, err := wiring.Sweep(ctx, cfg, live, wiring.SweepOptions{Tokens: store, Grace: 24 * time.Hour, Now: time.Now().Add(2 * time.Hour)})
+		if err != nil {
+			t.Fatalf("Sweep = %v", err)
+		}
+		if want := (wiring.SweepReport{Young: []string{"held"}}); !reflect.DeepEqual(rep, want) {
+			t.Errorf("Sweep = %+v, want %+v", rep, want)
+		}
+	})
+}
