@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/containers/podman/v5/cmd/podman/common"
 	"github.com/containers/podman/v5/cmd/podman/utils"
@@ -97,19 +98,36 @@ func Parse(args []string, mode Mode) (*Parsed, error) {
 		}
 		vals.Rm = true
 	}
+	if vals.Platform != "" {
+		// podman-remote splits --platform OS/ARCH before pulling.
+		if vals.Arch != "" || vals.OS != "" {
+			return nil, &UsageError{Err: errors.New("--platform option can not be specified with --arch or --os")}
+		}
+		var hasArch bool
+		vals.OS, vals.Arch, hasArch = strings.Cut(vals.Platform, "/")
+		if !hasArch {
+			vals.Arch = ""
+		}
+	}
 	p.Image = rest[0]
 	s := specgen.NewSpecGenerator(p.Image, vals.RootFS)
 	if err := specgenutil.FillOutSpecGen(s, &vals, rest); err != nil {
 		return nil, &UsageError{Err: err}
 	}
-	s.RawImageName = p.Image
+	if !vals.RootFS {
+		s.RawImageName = p.Image
+	}
 	if s.HealthConfig == nil {
 		if s.HealthConfig, err = common.GetHealthCheckOverrideConfig(cmd, &vals); err != nil {
 			return nil, &UsageError{Err: err}
 		}
 	}
-	if mode == Run && !p.Run.Passwd {
+	if mode == Run {
+		s.ImageOS, s.ImageArch, s.ImageVariant = vals.OS, vals.Arch, vals.Variant
 		s.Passwd = &p.Run.Passwd
+		if p.Run.Rmi {
+			s.RemoveImage = &p.Run.Rmi
+		}
 	}
 	p.Options = vals
 	p.Spec = s

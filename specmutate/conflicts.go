@@ -202,6 +202,11 @@ func pathConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conflict 
 		}
 		owned("--secret", target, "secret "+s.Source)
 	}
+	for _, d := range spec.Devices {
+		// A device node at a sandbox path would shadow it (rootless
+		// podman bind-mounts devices).
+		owned("--device", d.Path, "device")
+	}
 	if len(spec.VolumesFrom) > 0 {
 		cs = append(cs, Conflict{"--volumes-from", strings.Join(spec.VolumesFrom, ",") +
 			": another container's mounts may cover the sandbox's paths"})

@@ -76,6 +76,9 @@ var pathKinds = []struct {
 	{"secret", "--secret", func(s *specgen.SpecGenerator, d string) {
 		s.Secrets = append(s.Secrets, specgen.Secret{Source: "sec", Target: d})
 	}},
+	{"device", "--device", func(s *specgen.SpecGenerator, d string) {
+		s.Devices = append(s.Devices, spec.LinuxDevice{Path: d})
+	}},
 }
 
 // ownedPaths are container paths the sandbox owns (with the fixture's edits).
