@@ -1,0 +1,241 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// differentialLines are accepted passthrough lines; each is created once by
+// podman-remote and once by sandwire on the same server, and the two
+// containers must agree everywhere but where the sandbox or uniqueness
+// makes them differ. IMAGE stands for the test image, ENVFILE for an env
+// file the test writes.
+var differentialLines = [][]string{
+	{"IMAGE", "true"},
+	{"-e", "FOO=bar", "-e", "EMPTY=", "IMAGE", "true"},
+	{"--env-file", "ENVFILE", "IMAGE", "true"},
+	{"-v", "/tmp:/data", "IMAGE", "true"},
+	{"-v", "/tmp:/data:ro,z", "IMAGE", "true"},
+	{"--mount", "type=bind,source=/tmp,destination=/mnt,ro=true", "IMAGE", "true"},
+	{"--tmpfs", "/scratch:rw,size=1m", "IMAGE", "true"},
+	{"-p", "127.0.0.1:18080:80", "IMAGE", "true"},
+	{"-w", "/tmp", "IMAGE", "true"},
+	{"-u", "1000:1000", "IMAGE", "true"},
+	{"--entrypoint", "/bin/sh", "IMAGE", "-c", "true"},
+	{"--label", "a=b", "--label", "c=d", "IMAGE", "true"},
+	{"--memory", "64m", "IMAGE", "true"},
+	{"--cpus", "0.5", "IMAGE", "true"},
+	{"--device", "/dev/null:/dev/mynull", "IMAGE", "true"},
+	{"--read-only", "IMAGE", "true"},
+	{"--hostname", "myhost", "IMAGE", "true"},
+	{"--add-host", "db:10.0.0.5", "IMAGE", "true"},
+	{"--pull", "never", "IMAGE", "true"},
+	{"-i", "IMAGE", "true"},
+	{"-t", "IMAGE", "true"},
+	{"-it", "IMAGE", "sh"},
+	{"--rm", "IMAGE", "true"},
+	{"--stop-signal", "SIGINT", "--stop-timeout", "5", "IMAGE", "true"},
+	{"--ulimit", "nofile=100:200", "IMAGE", "true"},
+	{"--pids-limit", "100", "IMAGE", "true"},
+	{"--shm-size", "32m", "IMAGE", "true"},
+	{"--restart", "on-failure:3", "IMAGE", "true"},
+	{"--log-driver", "k8s-file", "IMAGE", "true"},
+	{"--health-cmd", "true", "--health-interval", "30s", "IMAGE", "true"},
+	{"--dns", "9.9.9.9", "--dns-search", "example.test", "IMAGE", "true"},
+	{"--expose", "9000", "IMAGE", "true"},
+	{"--group-add", "10", "IMAGE", "true"},
+	{"--oom-score-adj", "100", "IMAGE", "true"},
+	{"--workdir", "/", "--user", "root", "-e", "A=1", "IMAGE", "sh", "-c", "echo $A"},
+}
+
+// The reference is podman-remote built from the same podman release as the
+// libraries sandwire uses (5.8.2): the client, not the server, fills out
+// the spec, so an older client would differ from both for reasons of its
+// own. hack/test.sh builds it (hack/build-podman5.sh) and names it in
+// SANDWIRE_PODMAN5.
+func podman5Remote(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin := os.Getenv("SANDWIRE_PODMAN5")
+	if bin == "" {
+		t.Fatal("SANDWIRE_PODMAN5 is not set: build podman 5.8.2 with hack/build-podman5.sh and name it there")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--remote", "--url", svc.URL()}, args...)...)
+	cmd.Env = append(svc.Env(), "PODMAN_IGNORE_CGROUPSV1_WARNING=1", "SUPPRESS_BOLTDB_WARNING=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("podman-remote 5.8.2 %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func TestDifferentialAgainstPodmanRemote(t *testing.T) {
+	sb := newSandbox(t)
+	envFile := filepath.Join(t.TempDir(), "env")
+	if err := os.WriteFile(envFile, []byte("FROMFILE=1\n# comment\nOTHER=two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(differentialLines) < 30 {
+		t.Fatalf("only %d differential lines, want at least 30", len(differentialLines))
+	}
+	for i, line := range differentialLines {
+		line := substitute(line, map[string]string{"IMAGE": svc.Image(), "ENVFILE": envFile})
+		t.Run(strings.Join(line, " "), func(t *testing.T) {
+			podmanName, sandwireName := fmt.Sprintf("diff-podman-%d", i), fmt.Sprintf("diff-sandwire-%d", i)
+			removeContainerAtEnd(t, podmanName)
+			if _, err := podman5Remote(t, append([]string{"create", "--name", podmanName}, line...)...); err != nil {
+				t.Fatalf("podman-remote refused a line sandwire must accept: %v", err)
+			}
+			sb.create(sandwireName, []string{"--no-shield"}, line...)
+			t.Cleanup(func() { sb.sandwire("cleanup", sandwireName) })
+
+			want, got := inspectRaw(t, podmanName), inspectRaw(t, sandwireName)
+			normalize(want, podmanName)
+			normalize(got, sandwireName)
+			if diffs := diffJSON("", want, got); len(diffs) > 0 {
+				t.Errorf("sandwire's container differs from podman-remote's:\n%s", strings.Join(diffs, "\n"))
+			}
+		})
+	}
+}
+
+func substitute(line []string, vars map[string]string) []string {
+	out := make([]string, len(line))
+	for i, a := range line {
+		if v, ok := vars[a]; ok {
+			a = v
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func inspectRaw(t *testing.T, name string) map[string]any {
+	t.Helper()
+	out, err := svc.Podman("container", "inspect", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+		t.Fatalf("decoding podman inspect %s: %v", name, err)
+	}
+	return list[0]
+}
+
+// uniqueFields differ between any two containers: identity, times, paths
+// derived from the ID, and the command line that created it.
+var uniqueFields = []string{
+	"Id", "Name", "Created", "State", "Image", "ImageName", "ImageDigest", "Rootfs",
+	"ResolvConfPath", "HostnamePath", "HostsPath", "StaticDir", "OCIConfigPath",
+	"ConmonPidFile", "PidFile", "GraphDriver", "SizeRw", "SizeRootFs", "Namespace",
+	"ExitCommand", "Config.CreateCommand", "Config.Hostname", "Config.Annotations.io.container.manager",
+	"NetworkSettings.SandboxID", "NetworkSettings.SandboxKey", "HostConfig.ContainerIDFile",
+	"HostConfig.LogConfig.Path", "NetworkSettings.Networks.podman.Aliases",
+}
+
+// normalize removes what may differ: the unique fields, and the
+// sandbox's own edits (the sidecar annotation; with --no-shield and no
+// scope, nothing else), and the HOSTNAME podman derives from the ID.
+func normalize(c map[string]any, name string) {
+	for _, f := range uniqueFields {
+		deletePath(c, strings.Split(f, "."))
+	}
+	if cfg, ok := c["Config"].(map[string]any); ok {
+		if ann, ok := cfg["Annotations"].(map[string]any); ok {
+			for k := range ann {
+				if strings.HasPrefix(k, "terok.") {
+					delete(ann, k)
+				}
+			}
+		}
+		if env, ok := cfg["Env"].([]any); ok {
+			var kept []any
+			for _, e := range env {
+				if s, _ := e.(string); !strings.HasPrefix(s, "HOSTNAME=") && !strings.HasPrefix(s, "TEROK_") {
+					kept = append(kept, e)
+				}
+			}
+			sort.Slice(kept, func(i, j int) bool { return fmt.Sprint(kept[i]) < fmt.Sprint(kept[j]) })
+			cfg["Env"] = kept
+		}
+	}
+}
+
+func deletePath(m map[string]any, path []string) {
+	// Annotation keys contain dots: try the longest key first.
+	for i := len(path); i >= 1; i-- {
+		key := strings.Join(path[:i], ".")
+		v, ok := m[key]
+		if !ok {
+			continue
+		}
+		if i == len(path) {
+			delete(m, key)
+			return
+		}
+		if sub, ok := v.(map[string]any); ok {
+			deletePath(sub, path[i:])
+			return
+		}
+	}
+}
+
+// diffJSON lists the paths where two decoded JSON values differ.
+func diffJSON(path string, a, b any) []string {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		var out []string
+		keys := map[string]bool{}
+		for k := range am {
+			keys[k] = true
+		}
+		for k := range bm {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			out = append(out, diffJSON(path+"."+k, am[k], bm[k])...)
+		}
+		return out
+	}
+	if reflect.DeepEqual(a, b) || isEmpty(a) && isEmpty(b) {
+		return nil
+	}
+	return []string{fmt.Sprintf("  %s: podman-remote %s, sandwire %s", strings.TrimPrefix(path, "."), brief(a), brief(b))}
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+func brief(v any) string {
+	data, _ := json.Marshal(v)
+	if len(data) > 300 {
+		return string(data[:300]) + "…"
+	}
+	return string(data)
+}
