@@ -18,4 +18,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 go mod download
+# podman-remote 5.8.2, the reference the differential test compares with.
+SANDWIRE_PODMAN5=$(hack/build-podman5.sh)
+export SANDWIRE_PODMAN5
 make -k test
