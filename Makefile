@@ -4,7 +4,7 @@ BUILDTAGS := remote,containers_image_openpgp,exclude_graphdriver_btrfs,exclude_g
 GO ?= go
 GOFLAGS_TAGS := -tags $(BUILDTAGS)
 
-.PHONY: build test unit integration vet fuzz bench clean
+.PHONY: build test unit integration integration-podman5 vet clean
 
 # sandwire looks for terok-bridge beside itself; the bridge is static
 # and stdlib-only, since it runs inside arbitrary images.
@@ -23,7 +23,13 @@ unit:
 integration: build
 	$(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 30m ./integration/...
 
-test: vet unit integration
+# The server matrix: the same suite against podman 5.8.2 as the server
+# (hack/build-podman5.sh builds it; SANDWIRE_PODMAN5 names it).
+integration-podman5: build
+	@test -n "$$SANDWIRE_PODMAN5" || { echo "SANDWIRE_PODMAN5 is not set: run hack/build-podman5.sh" >&2; exit 1; }
+	SANDWIRE_TEST_PODMAN="$$SANDWIRE_PODMAN5" $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 30m ./integration/...
+
+test: vet unit integration integration-podman5
 
 clean:
 	rm -rf bin
