@@ -1,92 +1,169 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/podmanflags"
+	"github.com/sandwire/sandwire/specmutate"
 	"github.com/sandwire/sandwire/wiring"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
 
+// Output formats of prepare.
+const (
+	formatFlags = "flags"
+	formatJSON  = "json"
+	formatSpec  = "spec"
+)
+
 func newPrepareCommand(g *globals) *cobra.Command {
 	var (
 		w      wiringFlags
+		format string
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "prepare [options] NAME",
-		Short: "Lay down the sandbox state for a container and print its podman flags",
+		Use:   "prepare [options] NAME [-- [podman create options] IMAGE [COMMAND [ARG...]]]",
+		Short: "Lay down the sandbox state for a container and print how to wire it",
 		Long: `Lay down the sandbox state for container NAME (tokens, sidecar, runtime dir)
-and print the podman run flags that wire it, for use with your own podman:
+and print what wires it, for use with your own podman:
 
-  podman run $(sandwire prepare NAME --scope myproj) IMAGE
+  podman run $(sandwire prepare --scope myproj NAME) IMAGE
 
-The user namespace follows the podman that will run the flags: the server
-named by --url, --connection, CONTAINER_HOST or CONTAINER_CONNECTION when
-one is given, else the local podman of this user (rootless unless root).`,
+--format flags (the default) prints the podman run flags, shell-quoted;
+--format json prints them as a JSON array; --format spec prints the
+SpecGenerator JSON that "sandwire create" would send to the podman API for
+the container described after "--".
+
+The user namespace and network follow the podman that will run the
+container: the server named by --url, --connection, CONTAINER_HOST or
+CONTAINER_CONNECTION when one is given, else the local podman of this user
+(rootless unless root).`,
 		Example: `  sandwire prepare --scope myproj mybox
-  sandwire prepare --json --no-shield mybox`,
-		Args: exactArgs(1, "NAME"),
+  sandwire prepare --format json --no-shield mybox
+  sandwire prepare --format spec --no-shield mybox -- -e FOO=bar localhost/app:latest`,
+		Args: prepareArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if err := wiring.ValidateName(name); err != nil {
-				return err
-			}
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			local, err := podmanapi.ReadLocalConfig()
-			if err != nil {
-				return err
-			}
-			rootless, rootlessNet := os.Geteuid() != 0, local.RootlessNetwork
-			if g.explicitServer() {
-				client, err := g.connect(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if err := client.RequireLocal("prepare"); err != nil {
-					return err
-				}
-				rootless, rootlessNet = client.Facts().Rootless, client.Facts().RootlessNetwork
-			}
-			sh, err := newShield(cfg)
-			if err != nil {
-				return err
-			}
-			store := wiring.NewSQLiteStore(cfg.DBPath())
-			defer store.Close()
-			l, err := wiring.Compose(cmd.Context(), cfg, name, w.request(), wiring.ComposeOptions{
-				Tokens: store, Shield: sh, ServerRootless: rootless, ServerRootlessNetwork: rootlessNet,
-			})
-			if err != nil {
-				return err
-			}
-			l.Commit()
-			for _, n := range l.Notes {
-				fmt.Fprintln(g.stderr, n)
-			}
-			logrus.Debugf("prepared %q: plan %+v", name, l.Plan)
-			flags := l.Edits.Flags()
 			if asJSON {
-				out, err := json.Marshal(flags)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(g.stdout, string(out))
-				return nil
+				format = formatJSON
 			}
-			fmt.Fprintln(g.stdout, wiring.ShellQuote(flags))
-			return nil
+			var passthrough []string
+			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+				passthrough = args[dash:]
+			}
+			return g.prepare(cmd.Context(), args[0], w.request(), format, passthrough)
 		},
 	}
 	w.register(cmd.Flags())
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the flags as a JSON array")
+	cmd.Flags().StringVar(&format, "format", formatFlags, "output: flags, json or spec")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the flags as a JSON array (same as --format json)")
 	return cmd
+}
+
+func prepareArgs(cmd *cobra.Command, args []string) error {
+	dash := cmd.ArgsLenAtDash()
+	switch {
+	case len(args) == 0 || dash == 0:
+		return usageErr(fmt.Errorf("%q requires a container NAME", cmd.CommandPath()))
+	case dash < 0 && len(args) != 1, dash > 1:
+		return usageErr(fmt.Errorf("%q takes exactly one NAME", cmd.CommandPath()))
+	}
+	return nil
+}
+
+func (g *globals) prepare(ctx context.Context, name string, req wiring.Request, format string, passthrough []string) error {
+	if err := wiring.ValidateName(name); err != nil {
+		return err
+	}
+	var spec *specgen.SpecGenerator
+	switch format {
+	case formatFlags, formatJSON:
+		if len(passthrough) > 0 {
+			return usageErr(errors.New("arguments after \"--\" describe the container for --format spec only"))
+		}
+	case formatSpec:
+		if len(passthrough) == 0 {
+			return usageErr(errors.New("--format spec needs the container after \"--\": [podman create options] IMAGE [COMMAND]"))
+		}
+		gate1 := podmanflags.CheckPolicy(passthrough)
+		parsed, err := podmanflags.Parse(passthrough, podmanflags.Create)
+		if err != nil {
+			return usageErr(errors.Join(gate1, err))
+		}
+		if gate2 := specmutate.Conflicts(parsed.Spec, &wiring.Edits{Name: name}); gate1 != nil || gate2 != nil {
+			return usageErr(errors.Join(gate1, gate2))
+		}
+		spec = parsed.Spec
+	default:
+		return usageErr(fmt.Errorf("--format must be %q, %q or %q, got %q", formatFlags, formatJSON, formatSpec, format))
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	local, err := podmanapi.ReadLocalConfig()
+	if err != nil {
+		return err
+	}
+	rootless, rootlessNet := os.Geteuid() != 0, local.RootlessNetwork
+	if g.explicitServer() {
+		client, err := g.connect(ctx)
+		if err != nil {
+			return err
+		}
+		if err := client.RequireLocal("prepare"); err != nil {
+			return err
+		}
+		rootless, rootlessNet = client.Facts().Rootless, client.Facts().RootlessNetwork
+	}
+	sh, err := newShield(cfg)
+	if err != nil {
+		return err
+	}
+	store := wiring.NewSQLiteStore(cfg.DBPath())
+	defer store.Close()
+	l, err := wiring.Compose(ctx, cfg, name, req, wiring.ComposeOptions{
+		Tokens: store, Shield: sh, ServerRootless: rootless, ServerRootlessNetwork: rootlessNet,
+	})
+	if err != nil {
+		return err
+	}
+	out, err := render(l.Edits, format, spec)
+	if err != nil {
+		return errors.Join(err, l.Rollback(context.WithoutCancel(ctx)))
+	}
+	l.Commit()
+	for _, n := range l.Notes {
+		fmt.Fprintln(g.stderr, n)
+	}
+	logrus.Debugf("prepared %q: plan %+v", name, l.Plan)
+	fmt.Fprintln(g.stdout, out)
+	return nil
+}
+
+// render prints the edits in one format. The flags and the spec are two
+// renderings of the same edits, so they cannot disagree.
+func render(edits *wiring.Edits, format string, spec *specgen.SpecGenerator) (string, error) {
+	switch format {
+	case formatJSON:
+		out, err := json.Marshal(edits.Flags())
+		return string(out), err
+	case formatSpec:
+		wired := *spec
+		if err := specmutate.Apply(&wired, edits); err != nil {
+			return "", err
+		}
+		out, err := json.MarshalIndent(&wired, "", "  ")
+		return string(out), err
+	}
+	return wiring.ShellQuote(edits.Flags()), nil
 }
 
 // exactArgs is cobra.ExactArgs with a usage error naming what is expected.
