@@ -141,7 +141,7 @@ var uniqueFields = []string{
 	"ConmonPidFile", "PidFile", "GraphDriver", "SizeRw", "SizeRootFs", "Namespace",
 	"ExitCommand", "Config.CreateCommand", "Config.Hostname", "Config.Annotations.io.container.manager",
 	"NetworkSettings.SandboxID", "NetworkSettings.SandboxKey", "HostConfig.ContainerIDFile",
-	"HostConfig.LogConfig.Path", "NetworkSettings.Networks.podman.Aliases",
+	"HostConfig.LogConfig.Path", "NetworkSettings.Networks.podman.Aliases", "lockNumber",
 }
 
 // normalize removes what may differ: the unique fields, and the
@@ -151,14 +151,19 @@ func normalize(c map[string]any, name string) {
 	for _, f := range uniqueFields {
 		deletePath(c, strings.Split(f, "."))
 	}
-	if cfg, ok := c["Config"].(map[string]any); ok {
-		if ann, ok := cfg["Annotations"].(map[string]any); ok {
-			for k := range ann {
-				if strings.HasPrefix(k, "terok.") {
-					delete(ann, k)
+	// podman 5 shows the annotations twice: in Config and in HostConfig.
+	for _, section := range []string{"Config", "HostConfig"} {
+		if sec, ok := c[section].(map[string]any); ok {
+			if ann, ok := sec["Annotations"].(map[string]any); ok {
+				for k := range ann {
+					if strings.HasPrefix(k, "terok.") {
+						delete(ann, k)
+					}
 				}
 			}
 		}
+	}
+	if cfg, ok := c["Config"].(map[string]any); ok {
 		if env, ok := cfg["Env"].([]any); ok {
 			var kept []any
 			for _, e := range env {
