@@ -81,9 +81,6 @@ func (g *globals) launch(ctx context.Context, name string, req wiring.Request, p
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := launch.Precheck(client, name, parsed.Spec, req); err != nil {
-		return nil, nil, nil, err
-	}
 	sh, err := newShield(cfg)
 	if err != nil {
 		return nil, nil, nil, err
