@@ -262,7 +262,7 @@ func (b *bench) exec(ctx context.Context, name string) error {
 	}
 	args := append([]string{"--remote", "--url", b.url, "run", "-d"}, l.Edits.Flags()...)
 	args = append(args, b.image, "true")
-	out, err := exec.CommandContext(ctx, "podman", args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, podmantest.Binary(), args...).CombinedOutput()
 	if err != nil {
 		return errors.Join(fmt.Errorf("podman run: %w: %s", err, out), l.Rollback(ctx))
 	}
