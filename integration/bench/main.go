@@ -173,7 +173,7 @@ func run(o options) error {
 		return err
 	}
 	if o.memLaunches > 0 {
-		if rep.HeapAfter, err = b.heapGrowth(ctx, o.memLaunches); err != nil {
+		if rep.HeapAfter, err = b.heapGrowth(ctx, o.memLaunches, o.clients); err != nil {
 			return err
 		}
 	}
@@ -287,20 +287,23 @@ func (b *bench) cliRSS(ctx context.Context) (int64, error) {
 	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
 }
 
-// heapGrowth launches n wired containers in this process and samples the
-// live heap after a GC at tenths of the way.
-func (b *bench) heapGrowth(ctx context.Context, n int) ([]uint64, error) {
+// heapGrowth launches n wired containers in this process, clients at a
+// time, and samples the live heap after a GC at each tenth of the way.
+func (b *bench) heapGrowth(ctx context.Context, n, clients int) ([]uint64, error) {
 	var samples []uint64
-	for i := 1; i <= n; i++ {
-		if err := b.measure(ctx, b.wired, nil); err != nil {
-			return nil, err
+	for done := 0; done < n; {
+		step := max(1, n/10)
+		for end := min(n, done+step); done < end; {
+			batch := min(clients, end-done)
+			if _, err := b.batch(ctx, b.wired, batch); err != nil {
+				return nil, err
+			}
+			done += batch
 		}
-		if i%max(1, n/10) == 0 {
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			samples = append(samples, ms.HeapAlloc)
-		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		samples = append(samples, ms.HeapAlloc)
 	}
 	return samples, nil
 }
