@@ -57,21 +57,31 @@ func launchArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// gates parses the passthrough as podman does and runs both rejection
+// gates on it: the flag policy on the raw arguments and the ownership
+// check on the parsed spec. Every conflict of both is reported at once,
+// before anything is written.
+func gates(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, error) {
+	gate1 := podmanflags.CheckPolicy(passthrough)
+	parsed, err := podmanflags.Parse(passthrough, mode)
+	if err != nil {
+		return nil, usageErr(errors.Join(gate1, err))
+	}
+	if gate2 := specmutate.Conflicts(parsed.Spec, &wiring.Edits{Name: name}); gate1 != nil || gate2 != nil {
+		return nil, usageErr(errors.Join(gate1, gate2))
+	}
+	return parsed, nil
+}
+
 // launch runs both gates on the passthrough, parses it into a spec, and
 // creates the wired container. Nothing is written before both gates pass.
 func (g *globals) launch(ctx context.Context, name string, req wiring.Request, passthrough []string, mode podmanflags.Mode) (*launch.Result, *podmanflags.Parsed, *podmanapi.Client, error) {
 	if err := wiring.ValidateName(name); err != nil {
 		return nil, nil, nil, err
 	}
-	// Both gates run before anything is written, and every conflict of
-	// both is reported at once.
-	gate1 := podmanflags.CheckPolicy(passthrough)
-	parsed, err := podmanflags.Parse(passthrough, mode)
+	parsed, err := gates(name, passthrough, mode)
 	if err != nil {
-		return nil, nil, nil, usageErr(errors.Join(gate1, err))
-	}
-	if gate2 := specmutate.Conflicts(parsed.Spec, &wiring.Edits{Name: name}); gate1 != nil || gate2 != nil {
-		return nil, nil, nil, usageErr(errors.Join(gate1, gate2))
+		return nil, nil, nil, err
 	}
 	cfg, err := loadConfig()
 	if err != nil {

@@ -92,13 +92,9 @@ func (g *globals) prepare(ctx context.Context, name string, req wiring.Request, 
 		if len(passthrough) == 0 {
 			return usageErr(errors.New("--format spec needs the container after \"--\": [podman create options] IMAGE [COMMAND]"))
 		}
-		gate1 := podmanflags.CheckPolicy(passthrough)
-		parsed, err := podmanflags.Parse(passthrough, podmanflags.Create)
+		parsed, err := gates(name, passthrough, podmanflags.Create)
 		if err != nil {
-			return usageErr(errors.Join(gate1, err))
-		}
-		if gate2 := specmutate.Conflicts(parsed.Spec, &wiring.Edits{Name: name}); gate1 != nil || gate2 != nil {
-			return usageErr(errors.Join(gate1, gate2))
+			return err
 		}
 		spec = parsed.Spec
 	default:
