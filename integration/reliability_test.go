@@ -262,3 +262,29 @@ func TestReliabilityDebugLogsCarryNoToken(t *testing.T) {
 		t.Errorf("a token reached cleanup's logs")
 	}
 }
+
+// TestReliabilityNewlinesInValues: env values and labels with newlines in
+// the passthrough reach the container intact, and the sidecar stays
+// valid.
+func TestReliabilityNewlinesInValues(t *testing.T) {
+	sb := newSandbox(t)
+	const name = "sw-newlines"
+	sb.create(name, []string{"--scope", "proj", "--no-shield"},
+		"-e", "MULTI=line one\nline two", "--label", "note=a\nb", svc.Image(), "true")
+	c := inspect(t, name)
+	if got := c.env()["MULTI"]; got != "line one\nline two" {
+		t.Errorf("MULTI = %q, want the two lines", got)
+	}
+	if _, injected := c.env()["line two"]; injected {
+		t.Errorf("a newline in a value made a variable of its own")
+	}
+	for k := range c.env() {
+		if strings.HasPrefix(k, "TEROK_") && !strings.HasPrefix(k, "TEROK_GATE") && !strings.HasPrefix(k, "TEROK_SSH") && !strings.HasPrefix(k, "TEROK_VAULT") {
+			t.Errorf("unexpected sandbox variable %s", k)
+		}
+	}
+	if sc := sb.readSidecar(name); sc["container_name"] != name {
+		t.Errorf("sidecar names %v, want %s", sc["container_name"], name)
+	}
+	mustSucceed(t, sb.sandwire("cleanup", name))
+}
