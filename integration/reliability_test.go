@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -287,4 +288,97 @@ func TestReliabilityNewlinesInValues(t *testing.T) {
 		t.Errorf("sidecar names %v, want %s", sc["container_name"], name)
 	}
 	mustSucceed(t, sb.sandwire("cleanup", name))
+}
+
+// TestReliabilityStateDirReadOnly: a state dir that cannot be written
+// fails the launch with the cause and leaves no container or token; once
+// it is writable again the launch succeeds.
+func TestReliabilityStateDirReadOnly(t *testing.T) {
+	sb := newSandbox(t)
+	state := sb.stateDir()
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Root ignores mode bits: a read-only bind mount is what stops it.
+	for _, args := range [][]string{{"--bind", state, state}, {"-o", "remount,bind,ro", state}} {
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mount %v: %v: %s", args, err, out)
+		}
+	}
+	mounted := true
+	unmount := func() {
+		if mounted {
+			if out, err := exec.Command("umount", state).CombinedOutput(); err != nil {
+				t.Errorf("umount: %v: %s", err, out)
+			}
+			mounted = false
+		}
+	}
+	t.Cleanup(unmount)
+	const name = "sw-ro-state"
+	removeContainerAtEnd(t, name)
+	r := sb.sandwire("--url", svc.URL(), "create", "--scope", "proj", "--no-shield", name, "--", svc.Image(), "true")
+	if r.code != 1 || !strings.Contains(r.stderr, "read-only file system") {
+		t.Errorf("create with a read-only state dir: %v; want exit 1 naming the read-only file system", r)
+	}
+	if containerExists(t, name) {
+		t.Errorf("a container was made although the launch failed")
+	}
+	unmount()
+	sb.assertNoState(name)
+	sb.create(name, []string{"--scope", "proj", "--no-shield"}, svc.Image(), "true")
+	mustSucceed(t, sb.sandwire("cleanup", name))
+}
+
+// TestReliabilitySymlinkPlants: a symlink planted where the launch would
+// put the runtime dir, the run state or the sidecar is refused; its target
+// is neither written nor removed, and cleanup removes only the link.
+func TestReliabilitySymlinkPlants(t *testing.T) {
+	for _, plant := range []struct {
+		name string
+		path func(sb *sandbox, name string) string
+	}{
+		{"sidecar", (*sandbox).sidecarPath},
+		{"run state dir", (*sandbox).runStateDir},
+		{"runtime dir", (*sandbox).containerRuntimeDir},
+	} {
+		t.Run(plant.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			const name = "sw-symlink"
+			removeContainerAtEnd(t, name)
+			outside := filepath.Join(t.TempDir(), "victim")
+			if err := os.MkdirAll(outside, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			precious := filepath.Join(outside, "precious")
+			if err := os.WriteFile(precious, []byte("keep me"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			link := plant.path(sb, name)
+			if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, link); err != nil {
+				t.Fatal(err)
+			}
+			r := sb.sandwire("--url", svc.URL(), "create", "--scope", "proj", "--no-shield", name, "--", svc.Image(), "true")
+			if r.code != 1 || !strings.Contains(r.stderr, link) {
+				t.Errorf("create with a symlink at the %s: %v; want exit 1 naming %s", plant.name, r, link)
+			}
+			if containerExists(t, name) {
+				t.Errorf("a container was made although the launch was refused")
+			}
+			entries, _ := os.ReadDir(outside)
+			if data, err := os.ReadFile(precious); err != nil || string(data) != "keep me" || len(entries) != 1 {
+				t.Errorf("the link's target was touched: %d entries, precious %q (%v)", len(entries), data, err)
+			}
+			mustSucceed(t, sb.sandwire("cleanup", name))
+			if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("cleanup left the planted link (%v)", err)
+			}
+			if data, err := os.ReadFile(precious); err != nil || string(data) != "keep me" {
+				t.Errorf("cleanup followed the link into its target: %q (%v)", data, err)
+			}
+		})
+	}
 }
