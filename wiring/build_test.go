@@ -101,3 +101,39 @@ func TestBuildSidecarMatchesBuildEdits(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildEditsGivesUnshieldedTCPContainersTheHostLoopback(t *testing.T) {
+	withScope, _, _ := wiring.ResolvePlan(wiring.Request{Scope: "proj", NoShield: true})
+	noScope, _, _ := wiring.ResolvePlan(wiring.Request{NoShield: true})
+	pasta := &wiring.Network{Mode: "pasta", Options: []string{"--map-host-loopback", wiring.PastaHostLoopback}}
+	slirp := &wiring.Network{Mode: "slirp4netns", Options: []string{"allow_host_loopback=true"}}
+	for _, tc := range []struct {
+		name      string
+		plan      wiring.Plan
+		mode      wiring.ServicesMode
+		rootless  bool
+		rootNet   string
+		shield    *wiring.Edits
+		want      *wiring.Network
+		wantHosts []string
+	}{
+		{name: "rootless pasta server in tcp mode maps the host loopback", plan: withScope, mode: wiring.ServicesTCP,
+			rootless: true, rootNet: "pasta", want: pasta, wantHosts: []string{"host.containers.internal:" + wiring.PastaHostLoopback}},
+		{name: "rootless slirp4netns server in tcp mode allows the host loopback", plan: withScope, mode: wiring.ServicesTCP,
+			rootless: true, rootNet: "slirp4netns", want: slirp, wantHosts: []string{"host.containers.internal:" + wiring.SlirpGateway}},
+		{name: "socket mode needs no host network", plan: withScope, mode: wiring.ServicesSocket, rootless: true, rootNet: "pasta"},
+		{name: "a rootful server's default network reaches the host", plan: withScope, mode: wiring.ServicesTCP},
+		{name: "nothing wired, nothing to reach", plan: noScope, mode: wiring.ServicesTCP, rootless: true, rootNet: "pasta"},
+		{name: "the shield's network stands when the shield is on", plan: withScope, mode: wiring.ServicesTCP,
+			rootless: true, rootNet: "pasta", shield: &wiring.Edits{Network: slirp}, want: slirp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := wiring.BuildEdits(wiring.EditsInput{Name: "web", Plan: tc.plan, Mode: tc.mode, BridgesDir: "/b",
+				Resources: wiring.Resources{RuntimeDir: "/rt/run/web", BrokerPort: 4001, SignerPort: 4002, GatePort: 4003},
+				ServerRootless: tc.rootless, RootlessNetwork: tc.rootNet, Shield: tc.shield, SidecarPath: "/s/web.json"})
+			if !reflect.DeepEqual(got.Network, tc.want) || !reflect.DeepEqual(got.Hosts, tc.wantHosts) {
+				t.Errorf("network %+v hosts %v, want %+v %v", got.Network, got.Hosts, tc.want, tc.wantHosts)
+			}
+		})
+	}
+}

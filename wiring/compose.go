@@ -143,7 +143,7 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 		return err
 	}
 	in := EditsInput{Name: l.Name, Plan: l.Plan, Mode: cfg.ServicesMode, Resources: res,
-		SidecarPath: l.SidecarPath, ServerRootless: opts.ServerRootless}
+		SidecarPath: l.SidecarPath, ServerRootless: opts.ServerRootless, RootlessNetwork: opts.ServerRootlessNetwork}
 	if l.Plan.Shield {
 		profiles := req.Profiles
 		if len(profiles) == 0 {
@@ -213,19 +213,28 @@ type EditsInput struct {
 	BridgesDir string
 	// GateToken and SSHToken are the minted tokens, when wired.
 	GateToken, SSHToken string
-	// ServerRootless decides the user namespace.
-	ServerRootless bool
+	// ServerRootless decides the user namespace; with RootlessNetwork it
+	// decides how an unshielded container reaches host loopback ports.
+	ServerRootless  bool
+	RootlessNetwork string
 	// Shield is the shield's contribution, when it is on.
 	Shield *Edits
 }
 
 // BuildEdits composes the sandbox's edits from their inputs, in a fixed
-// order: shield, user namespace, bridges mount, runtime dir mount, broker,
+// order: shield (or, unshielded in tcp mode on a rootless server, the
+// network that reaches the host's loopback), user namespace, bridges mount, runtime dir mount, broker,
 // gate and SSH environment, then name and sidecar annotation. It is pure:
 // no I/O, the same input gives the same edits.
 func BuildEdits(in EditsInput) *Edits {
 	edits := &Edits{}
 	edits.Append(in.Shield)
+	if in.Shield == nil && in.ServerRootless && in.Mode == ServicesTCP && in.Plan.NeedsBridges() {
+		// The services listen on the host's loopback. A shielded container
+		// gets the network that reaches it from the shield; an unshielded
+		// one on a rootless server needs the same, or tcp mode is dead.
+		edits.Append(ShieldNetwork(true, in.RootlessNetwork))
+	}
 	if in.ServerRootless {
 		edits.Append(&Edits{UserNS: &UserNS{Mode: "keep-id", UID: KeepIDUID, GID: KeepIDGID}})
 	}
