@@ -129,7 +129,7 @@ func TestBuildEditsGivesUnshieldedTCPContainersTheHostLoopback(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := wiring.BuildEdits(wiring.EditsInput{Name: "web", Plan: tc.plan, Mode: tc.mode, BridgesDir: "/b",
-				Resources: wiring.Resources{RuntimeDir: "/rt/run/web", BrokerPort: 4001, SignerPort: 4002, GatePort: 4003},
+				Resources:      wiring.Resources{RuntimeDir: "/rt/run/web", BrokerPort: 4001, SignerPort: 4002, GatePort: 4003},
 				ServerRootless: tc.rootless, RootlessNetwork: tc.rootNet, Shield: tc.shield, SidecarPath: "/s/web.json"})
 			if !reflect.DeepEqual(got.Network, tc.want) || !reflect.DeepEqual(got.Hosts, tc.wantHosts) {
 				t.Errorf("network %+v hosts %v, want %+v %v", got.Network, got.Hosts, tc.want, tc.wantHosts)
