@@ -38,7 +38,9 @@ func exitCode(cmd *cobra.Command, err error) int {
 	if cmd != nil && cmd.Name() == "run" {
 		return exitRunFailed
 	}
-	if isUsage(err) {
+	// The root command runs nothing itself: an error there is an unknown
+	// command or a misplaced flag.
+	if isUsage(err) || cmd != nil && !cmd.HasParent() {
 		return exitUsage
 	}
 	return exitFailure

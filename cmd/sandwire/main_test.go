@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestExitCodes runs the CLI in-process on what needs no podman service:
+// usage errors and policy refusals exit 2 (run: 125), and nothing is
+// written for them.
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{"unknown command is a usage error", []string{"bogus"}, 2, `unknown command "bogus"`},
+		{"unknown global flag is a usage error", []string{"--bogus"}, 2, "unknown flag: --bogus"},
+		{"bad log level is a usage error", []string{"--log-level", "loud", "cleanup", "x"}, 2, "--log-level"},
+		{"cleanup without a name", []string{"cleanup"}, 2, "NAME"},
+		{"cleanup of an unsafe name", []string{"cleanup", "../x"}, 2, "invalid container name"},
+		{"cleanup of an unknown name succeeds", []string{"cleanup", "never-launched"}, 0, ""},
+		{"create without the dash", []string{"create", "box", "img"}, 2, `"--"`},
+		{"create without an image", []string{"create", "box", "--"}, 2, "IMAGE"},
+		{"create refuses a managed flag before connecting", []string{"--url", "unix:///nonexistent.sock", "create", "box", "--", "--name", "x", "img"}, 2, "--name"},
+		{"run refuses a denied flag with 125", []string{"--url", "unix:///nonexistent.sock", "run", "box", "--", "--privileged", "img"}, 125, "--privileged"},
+		{"create on an unreachable socket is a runtime failure", []string{"--url", "unix:///nonexistent.sock", "create", "--no-shield", "box", "--", "img"}, 1, "/nonexistent.sock"},
+		{"prepare with an unknown format", []string{"prepare", "--format", "yaml", "box"}, 2, "--format"},
+		{"prepare --format spec without a container", []string{"prepare", "--format", "spec", "box"}, 2, "--format spec"},
+		{"sweep with a negative grace", []string{"sweep", "--grace", "-1s"}, 2, "--grace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			config := filepath.Join(root, "sandwire.toml")
+			if err := os.WriteFile(config, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("SANDWIRE_CONFIG", config)
+			t.Setenv("TEROK_SANDBOX_STATE_DIR", filepath.Join(root, "state"))
+			t.Setenv("TEROK_SANDBOX_RUNTIME_DIR", filepath.Join(root, "run"))
+			t.Setenv("TEROK_VAULT_DIR", filepath.Join(root, "vault"))
+			var stdout, stderr bytes.Buffer
+			code := Main(tc.args, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr: %s", code, tc.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Errorf("stderr %q does not name %q", stderr.String(), tc.wantErr)
+			}
+			if tc.code != 0 {
+				if entries, _ := os.ReadDir(filepath.Join(root, "state")); len(entries) > 0 {
+					t.Errorf("a refused command wrote state: %v", entries)
+				}
+			}
+		})
+	}
+}
