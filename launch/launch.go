@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/podmanapi"
@@ -109,9 +110,42 @@ func create(ctx context.Context, client *podmanapi.Client, name string, spec *sp
 	if err := specmutate.Apply(&wired, l.Edits); err != nil {
 		return nil, none, rollback(err)
 	}
+	started := time.Now()
 	created, err := client.Create(ctx, &wired)
 	if err != nil {
-		return nil, none, rollback(fmt.Errorf("creating container %q: %w", name, err))
+		err = fmt.Errorf("creating container %q: %w", name, err)
+		return nil, none, rollback(errors.Join(err, removeHalfMade(ctx, client, name, l.SidecarPath, started, err)))
 	}
 	return l, created, nil
+}
+
+// removeHalfMade removes the container this launch may have made when the
+// create's outcome is unknown (the answer was lost or interrupted): a
+// container of that name, carrying this launch's sidecar annotation and
+// made since the launch began, is ours, and would otherwise point at the
+// state the rollback removes.
+func removeHalfMade(ctx context.Context, client *podmanapi.Client, name, sidecar string, since time.Time, cause error) error {
+	var unreachable *podmanapi.UnreachableError
+	var interrupted *podmanapi.InterruptedError
+	if !errors.As(cause, &unreachable) && !errors.As(cause, &interrupted) {
+		return nil // the server answered: it made nothing
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	data, err := client.Inspect(ctx, name)
+	var gone *podmanapi.NoSuchContainerError
+	switch {
+	case errors.As(err, &gone):
+		return nil
+	case err != nil:
+		return fmt.Errorf("container %q may have been made and could not be checked; remove it with 'podman rm -f %s' if it exists: %w", name, name, err)
+	}
+	if data.Config == nil || data.Config.Annotations[wiring.SidecarAnnotation] != sidecar || data.Created.Before(since.Add(-time.Second)) {
+		return nil // someone else's container of that name
+	}
+	if err := client.Remove(ctx, data.ID, true); err != nil {
+		return fmt.Errorf("removing the half-made container %q: %w", name, err)
+	}
+	logrus.Debugf("removed the half-made container %q after the create's answer was lost", name)
+	return nil
 }

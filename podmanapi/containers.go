@@ -26,7 +26,7 @@ func (c *Client) Create(ctx context.Context, s *specgen.SpecGenerator) (Created,
 	}
 	code := responseCode(err)
 	if code == 0 {
-		return Created{}, &UnreachableError{URI: c.dest.URI, Err: err}
+		return Created{}, c.transportError("creating the container", err)
 	}
 	if code == http.StatusConflict {
 		return Created{}, &NameInUseError{Name: s.Name, Err: err}

@@ -1,6 +1,7 @@
 package podmanapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -96,12 +97,34 @@ func responseCode(err error) int {
 	return 0
 }
 
-// apiError wraps err as an *UnreachableError when the server could not be
-// reached, and as an *APIError otherwise.
+// InterruptedError reports a request the caller cancelled (Ctrl-C, a
+// deadline) before the server answered: the server may have done it.
+type InterruptedError struct {
+	Op  string
+	Err error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("%s was interrupted before the podman service answered: %v", e.Op, e.Err)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+// transportError classifies an error that carries no HTTP status: the
+// caller's own cancellation, or a server that could not be reached.
+func (c *Client) transportError(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &InterruptedError{Op: op, Err: err}
+	}
+	return &UnreachableError{URI: c.dest.URI, Err: err}
+}
+
+// apiError wraps err as an *InterruptedError or *UnreachableError when no
+// answer came, and as an *APIError otherwise.
 func (c *Client) apiError(op string, err error) error {
 	code := responseCode(err)
 	if code == 0 {
-		return &UnreachableError{URI: c.dest.URI, Err: err}
+		return c.transportError(op, err)
 	}
 	return &APIError{Op: op, Code: code, Err: err}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // StateExistsError reports that sandbox state for a name is already on disk,
@@ -56,6 +57,20 @@ type Launch struct {
 	minted []string // phantom tokens this launch stored
 	paths  []string // paths this launch created, in creation order
 	lock   *nameLock
+	// stateDir is the run state dir, once created.
+	stateDir string
+}
+
+// writeMeta records the plan in the run state dir.
+func (l *Launch) writeMeta() error {
+	if l.stateDir == "" {
+		return nil
+	}
+	meta, err := json.MarshalIndent(l.Plan, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileNoFollow(filepath.Join(l.stateDir, metaFile), append(meta, '\n'), 0o600)
 }
 
 // Compose resolves the plan for name, lays down its host state (run state
@@ -136,6 +151,7 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 	l.Resources = res
 
 	stateDir := cfg.RunStateDir(l.Name)
+	l.stateDir = stateDir
 	if err := l.mkdir(stateDir); err != nil {
 		return err
 	}
@@ -188,11 +204,7 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 	}
 	l.Edits = edits
 
-	meta, err := json.MarshalIndent(l.Plan, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := l.writeFile(filepath.Join(stateDir, metaFile), func(p string) error { return writeFileNoFollow(p, append(meta, '\n'), 0o600) }); err != nil {
+	if err := l.writeFile(filepath.Join(stateDir, metaFile), func(string) error { return l.writeMeta() }); err != nil {
 		return err
 	}
 	sc := BuildSidecar(cfg, in)
@@ -358,14 +370,22 @@ func (l *Launch) Rollback(ctx context.Context) error {
 	}
 	defer l.lock.release()
 	var errs []error
+	keep := ""
 	if len(l.minted) > 0 && l.tokens != nil {
 		if err := l.tokens.Revoke(ctx, l.minted...); err != nil {
-			errs = append(errs, fmt.Errorf("rolling back: revoking the tokens of %q: %w", l.Name, err))
+			// The run state records the scope: keep it, so that cleanup
+			// and sweep can still revoke what this rollback could not.
+			keep = l.stateDir
+			errs = append(errs, fmt.Errorf("rolling back: revoking the tokens of %q failed; their record is kept in %s: "+
+				"run 'sandwire cleanup %s' once the token store is available: %w", l.Name, keep, l.Name, errors.Join(err, l.writeMeta())))
 		} else {
 			l.minted = nil
 		}
 	}
 	for i := len(l.paths) - 1; i >= 0; i-- {
+		if keep != "" && (l.paths[i] == keep || strings.HasPrefix(l.paths[i], keep+"/")) {
+			continue
+		}
 		if err := os.RemoveAll(l.paths[i]); err != nil {
 			errs = append(errs, fmt.Errorf("rolling back: %w", err))
 		}
