@@ -1,6 +1,7 @@
 package wiring
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -119,45 +120,67 @@ func MaterializeBridges(cfg Config) (string, error) {
 		return "", fmt.Errorf("reading the bridge program: %w", err)
 	}
 	dir := filepath.Join(cfg.StateDir, "bridges", version)
-	if st, err := os.Lstat(dir); err == nil && st.IsDir() {
-		return dir, nil
-	}
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", fmt.Errorf("creating the bridges dir: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, ".tmp-")
-	if err != nil {
-		return "", fmt.Errorf("creating the bridges dir: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	script, _ := bridgeFS.ReadFile("bridges/" + bridgeScript)
-	if err := os.WriteFile(filepath.Join(tmp, bridgeScript), script, 0o644); err != nil {
-		return "", fmt.Errorf("writing the bridge resources: %w", err)
-	}
-	if err := copyFile(binary, filepath.Join(tmp, BridgeBinaryName), 0o755); err != nil {
-		return "", fmt.Errorf("writing the bridge resources: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		// Another launch materialised the same version first: use it.
-		if st, serr := os.Lstat(dir); serr == nil && st.IsDir() {
-			return dir, nil
+	err = cfg.inTree(dir, true, func(r *os.Root, rel string) error {
+		if st, err := r.Lstat(rel); err == nil && st.IsDir() {
+			return nil
 		}
-		return "", fmt.Errorf("installing the bridge resources: %w", err)
+		if err := r.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+			return err
+		}
+		tmp, err := mkdirTempIn(r, filepath.Dir(rel), ".tmp-")
+		if err != nil {
+			return err
+		}
+		defer r.RemoveAll(tmp)
+		script, _ := bridgeFS.ReadFile("bridges/" + bridgeScript)
+		if err := r.WriteFile(filepath.Join(tmp, bridgeScript), script, 0o644); err != nil {
+			return err
+		}
+		if err := copyFileInto(r, binary, filepath.Join(tmp, BridgeBinaryName), 0o755); err != nil {
+			return err
+		}
+		if err := r.Chmod(tmp, 0o755); err != nil {
+			return err
+		}
+		if err := r.Rename(tmp, rel); err != nil {
+			// Another launch materialised the same version first: use it.
+			if st, serr := r.Lstat(rel); serr == nil && st.IsDir() {
+				return nil
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("installing the bridge resources in %s: %w", dir, err)
 	}
 	return dir, nil
 }
 
-func copyFile(src, dst string, mode fs.FileMode) error {
+// mkdirTempIn makes a fresh dir named prefix+random in dir within r, 0700.
+func mkdirTempIn(r *os.Root, dir, prefix string) (string, error) {
+	for range 10 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		name := filepath.Join(dir, prefix+hex.EncodeToString(b[:]))
+		if err := r.Mkdir(name, 0o700); err == nil || !errors.Is(err, fs.ErrExist) {
+			return name, err
+		}
+	}
+	return "", fmt.Errorf("no fresh temporary dir in %s", dir)
+}
+
+// copyFileInto copies the file at src to dst within r, which must not
+// exist, with mode.
+func copyFileInto(r *os.Root, src, dst string, mode fs.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	out, err := r.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}

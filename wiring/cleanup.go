@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 )
 
 // CleanupOptions are the collaborators cleanup may need.
@@ -36,7 +34,7 @@ func Cleanup(ctx context.Context, cfg Config, name string, opts CleanupOptions) 
 
 	plan, hasPlan, planErr := ReadPlan(cfg, name)
 	scope := plan.ScopeName()
-	if sc, err := ReadSidecar(cfg.SidecarPath(name)); err == nil && scope == "" {
+	if sc, err := cfg.readSidecar(cfg.SidecarPath(name)); err == nil && scope == "" {
 		// A plan that is missing or unreadable still leaves the sidecar's
 		// record of the scope, so the tokens can be revoked.
 		scope = sc.ScopeID
@@ -58,23 +56,11 @@ func Cleanup(ctx context.Context, cfg Config, name string, opts CleanupOptions) 
 		}
 	}
 	for _, p := range []string{cfg.SidecarPath(name), cfg.ContainerRuntimeDir(name), cfg.RunStateDir(name)} {
-		existed, err := removePath(p)
+		existed, err := cfg.removeState(p)
 		found = found || existed
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return found || hasPlan, errors.Join(errs...)
-}
-
-// removePath removes p and everything under it. A symlink at p is removed
-// itself; its target is left alone.
-func removePath(p string) (existed bool, err error) {
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err := os.RemoveAll(p); err != nil {
-		return true, fmt.Errorf("removing %s: %w", p, err)
-	}
-	return true, nil
 }

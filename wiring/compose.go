@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -57,6 +56,7 @@ type Launch struct {
 	minted []string // phantom tokens this launch stored
 	paths  []string // paths this launch created, in creation order
 	lock   *nameLock
+	cfg    Config
 	// stateDir is the run state dir, once created.
 	stateDir string
 }
@@ -70,7 +70,7 @@ func (l *Launch) writeMeta() error {
 	if err != nil {
 		return err
 	}
-	return writeFileNoFollow(filepath.Join(l.stateDir, metaFile), append(meta, '\n'), 0o600)
+	return l.cfg.writeState(filepath.Join(l.stateDir, metaFile), append(meta, '\n'), 0o600)
 }
 
 // Compose resolves the plan for name, lays down its host state (run state
@@ -111,7 +111,7 @@ func Compose(ctx context.Context, cfg Config, name string, req Request, opts Com
 	if err != nil {
 		return nil, err
 	}
-	l := &Launch{Name: name, Plan: plan, Notes: notes, tokens: opts.Tokens, lock: lock,
+	l := &Launch{Name: name, Plan: plan, Notes: notes, tokens: opts.Tokens, lock: lock, cfg: cfg,
 		SidecarPath: cfg.SidecarPath(name)}
 	defer func() {
 		if err != nil {
@@ -130,7 +130,7 @@ func Compose(ctx context.Context, cfg Config, name string, req Request, opts Com
 // checkNoState fails when anything keyed by name is already on disk.
 func checkNoState(cfg Config, name string) error {
 	for _, p := range []string{cfg.RunStateDir(name), cfg.SidecarPath(name), cfg.ContainerRuntimeDir(name)} {
-		if _, err := os.Lstat(p); err == nil {
+		if _, err := cfg.lstatState(p); err == nil {
 			return &StateExistsError{Name: name, Path: p}
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("checking for earlier state of %q: %w", name, err)
@@ -208,7 +208,7 @@ func (l *Launch) layDown(ctx context.Context, cfg Config, req Request, opts Comp
 		return err
 	}
 	sc := BuildSidecar(cfg, in)
-	return l.writeFile(l.SidecarPath, func(p string) error { return WriteSidecar(p, sc) })
+	return l.writeFile(l.SidecarPath, func(p string) error { return cfg.writeSidecar(p, sc) })
 }
 
 // EditsInput is everything the sandbox's edits are made of, once the host
@@ -330,20 +330,13 @@ func sshEdits(mode ServicesMode, res Resources, token string) *Edits {
 // rollback. The leaf must not exist: an existing one, or a symlink
 // planted there, is refused rather than reused.
 func (l *Launch) mkdir(dir string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", filepath.Dir(dir), err)
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := l.cfg.mkdirState(dir); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return &StateExistsError{Name: l.Name, Path: dir}
 		}
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
 	l.paths = append(l.paths, dir)
-	// Mkdir's mode is filtered by the umask; the contract says 0700.
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
 	return nil
 }
 
@@ -386,7 +379,7 @@ func (l *Launch) Rollback(ctx context.Context) error {
 		if keep != "" && (l.paths[i] == keep || strings.HasPrefix(l.paths[i], keep+"/")) {
 			continue
 		}
-		if err := os.RemoveAll(l.paths[i]); err != nil {
+		if _, err := l.cfg.removeState(l.paths[i]); err != nil {
 			errs = append(errs, fmt.Errorf("rolling back: %w", err))
 		}
 	}

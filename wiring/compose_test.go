@@ -944,3 +944,58 @@ func TestShieldNetwork(t *testing.T) {
 		})
 	}
 }
+
+// TestParentDirLinksLeadNowhere: a symlink planted at a dir on the way to
+// sandwire's files (<state>/sidecar, <state>/sandbox/runs, <runtime>/run,
+// ...) pointing out of sandwire's trees is never followed: Compose fails
+// and Cleanup removes nothing through it; the outside dir is untouched.
+func TestParentDirLinksLeadNowhere(t *testing.T) {
+	cases := []struct {
+		name string
+		dir  func(cfg wiring.Config) string
+	}{
+		{"the sidecar dir", func(cfg wiring.Config) string { return filepath.Dir(sidecarPathOf(cfg, "web")) }},
+		{"the runs dir", func(cfg wiring.Config) string { return filepath.Dir(runStateDirOf(cfg, "web")) }},
+		{"the sandbox dir", func(cfg wiring.Config) string { return filepath.Dir(filepath.Dir(runStateDirOf(cfg, "web"))) }},
+		{"the runtime runs dir", func(cfg wiring.Config) string { return filepath.Dir(runtimeDirOf(cfg, "web")) }},
+		{"the bridges dir", func(cfg wiring.Config) string { return filepath.Join(cfg.StateDir, "bridges") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := testConfig(t, wiring.ServicesSocket)
+			store := testStore(t, cfg)
+			outside := t.TempDir()
+			// What a follower would find or write there.
+			writeFile(t, filepath.Join(outside, "web.json"), `{"container_name":"web","scope_id":"proj"}`)
+			writeFile(t, filepath.Join(outside, "web", "meta.json"), `{"scope":"proj"}`)
+			writeFile(t, filepath.Join(outside, "runs", "web", "meta.json"), `{"scope":"proj"}`)
+			before := tree(t, outside)
+			link := tc.dir(cfg)
+			if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, link); err != nil {
+				t.Fatal(err)
+			}
+
+			l, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+			if err == nil {
+				l.Rollback(ctx)
+				t.Fatalf("Compose through a link at %s succeeded", link)
+			}
+			if !strings.Contains(err.Error(), link+" is a symlink") {
+				t.Errorf("Compose = %v; want it to name the link %s", err, link)
+			}
+			if _, err := wiring.Cleanup(ctx, cfg, "web", wiring.CleanupOptions{Tokens: store}); err != nil && !strings.Contains(err.Error(), "escapes") {
+				t.Errorf("Cleanup = %v; want success or an escape refused", err)
+			}
+			if got := tree(t, outside); !reflect.DeepEqual(got, before) {
+				t.Errorf("the dir outside now holds %q, want %q", got, before)
+			}
+			if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("the planted link was removed or replaced: %v", err)
+			}
+		})
+	}
+}

@@ -23,13 +23,16 @@ func (e *NameBusyError) Error() string {
 type nameLock struct{ f *os.File }
 
 func lockName(cfg Config, name string) (*nameLock, error) {
-	if err := os.MkdirAll(cfg.LockDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("creating the lock dir: %w", err)
-	}
-	path := filepath.Join(cfg.LockDir(), name+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	var f *os.File
+	err := cfg.inTree(filepath.Join(cfg.LockDir(), name+".lock"), true, func(r *os.Root, rel string) (err error) {
+		if err := r.MkdirAll(filepath.Dir(rel), 0o700); err != nil {
+			return err
+		}
+		f, err = r.OpenFile(rel, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("opening the lock of %q: %w", name, err)
+		return nil, fmt.Errorf("opening the lock of %q in %s: %w", name, cfg.LockDir(), err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()

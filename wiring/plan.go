@@ -93,14 +93,14 @@ func ReadPlan(cfg Config, name string) (plan Plan, ok bool, err error) {
 	}
 	// The run state dir must be a real dir: a link planted there, to a
 	// file or to a dir elsewhere, is no plan of sandwire's.
-	st, err := os.Lstat(cfg.RunStateDir(name))
+	st, err := cfg.lstatState(cfg.RunStateDir(name))
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.IsDir()) {
 		return Plan{}, false, nil
 	}
 	if err != nil {
 		return Plan{}, false, fmt.Errorf("reading the plan of %q: %w", name, err)
 	}
-	data, err := readFileNoFollow(filepath.Join(cfg.RunStateDir(name), metaFile))
+	data, err := cfg.readState(filepath.Join(cfg.RunStateDir(name), metaFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Plan{}, false, nil
 	}

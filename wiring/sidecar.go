@@ -37,25 +37,56 @@ type Sidecar struct {
 // WriteSidecar writes sc to path with mode 0600. The final path component
 // is opened with O_NOFOLLOW, so a symlink planted there is refused rather
 // than followed, and the mode is forced with fchmod so an existing file
-// with looser bits is tightened on rewrite.
+// with looser bits is tightened on rewrite. (Compose writes its sidecars
+// within the state dir's tree, where no link on the way is followed out.)
 func WriteSidecar(path string, sc Sidecar) error {
-	data, err := json.MarshalIndent(sc, "", "  ")
+	data, err := encodeSidecar(sc)
 	if err != nil {
-		return fmt.Errorf("encoding the sidecar: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("creating the sidecar dir: %w", err)
 	}
-	return writeFileNoFollow(path, append(data, '\n'), 0o600)
+	return writeFileNoFollow(path, data, 0o600)
+}
+
+// writeSidecar is WriteSidecar confined to the state dir's tree.
+func (c Config) writeSidecar(path string, sc Sidecar) error {
+	data, err := encodeSidecar(sc)
+	if err != nil {
+		return err
+	}
+	return c.writeState(path, data, 0o600)
+}
+
+func encodeSidecar(sc Sidecar) ([]byte, error) {
+	data, err := json.MarshalIndent(sc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding the sidecar: %w", err)
+	}
+	return append(data, '\n'), nil
 }
 
 // ReadSidecar reads the sidecar at path without following a symlink.
 func ReadSidecar(path string) (Sidecar, error) {
-	var sc Sidecar
 	data, err := readFileNoFollow(path)
 	if err != nil {
-		return sc, err
+		return Sidecar{}, err
 	}
+	return decodeSidecar(path, data)
+}
+
+// readSidecar is ReadSidecar confined to the state dir's tree.
+func (c Config) readSidecar(path string) (Sidecar, error) {
+	data, err := c.readState(path)
+	if err != nil {
+		return Sidecar{}, err
+	}
+	return decodeSidecar(path, data)
+}
+
+func decodeSidecar(path string, data []byte) (Sidecar, error) {
+	var sc Sidecar
 	if err := json.Unmarshal(data, &sc); err != nil {
 		return sc, fmt.Errorf("decoding the sidecar %s: %w", path, err)
 	}
@@ -66,18 +97,10 @@ func ReadSidecar(path string) (Sidecar, error) {
 // forcing mode on the file even when it already existed.
 func writeFileNoFollow(path string, data []byte, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
+	if err == nil {
+		err = writeAndClose(f, data, mode)
+	}
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

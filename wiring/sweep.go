@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -39,10 +37,7 @@ func ListStates(cfg Config) ([]State, error) {
 		return s
 	}
 	scan := func(dir, suffix string, mark func(*State)) error {
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
+		entries, err := cfg.readDirState(dir)
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", dir, err)
 		}
