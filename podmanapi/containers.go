@@ -3,12 +3,34 @@ package podmanapi
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
 	"github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/specgen"
 )
+
+// oldRootlessCreate lets one create at a time through, process-wide, to a
+// server whose creates must not overlap (see Facts.createsOneAtATime).
+var oldRootlessCreate = make(chan struct{}, 1)
+
+// createsOneAtATime reports whether creates must not overlap on this
+// server. Rootless podman before 5 reads the user's subordinate ID ranges
+// through libsubid, which is not thread-safe, for every keep-id user
+// namespace (the one sandwire asks for on a rootless server); two such
+// creates at once crash the service with SIGSEGV in subid_get_uid_ranges
+// (seen with Debian 12's podman 4.3.1). Other clients of the server are
+// beyond reach; this process's launches at least never overlap.
+func (f Facts) createsOneAtATime() bool {
+	if !f.Rootless {
+		return false
+	}
+	major, _, _ := strings.Cut(f.Version, ".")
+	n, err := strconv.Atoi(major)
+	return err == nil && n < 5
+}
 
 // Created is the server's answer to a create.
 type Created struct {
@@ -20,6 +42,14 @@ type Created struct {
 // *ImageNotFoundError and a taken name as a *NameInUseError; the server is
 // asked which it was rather than its message parsed.
 func (c *Client) Create(ctx context.Context, s *specgen.SpecGenerator) (Created, error) {
+	if c.facts.createsOneAtATime() {
+		select {
+		case oldRootlessCreate <- struct{}{}:
+			defer func() { <-oldRootlessCreate }()
+		case <-ctx.Done():
+			return Created{}, &InterruptedError{Op: "waiting to create the container", Err: ctx.Err()}
+		}
+	}
 	resp, err := containers.CreateWithSpec(c.with(ctx), s, nil)
 	if err == nil {
 		return Created{ID: resp.ID, Warnings: resp.Warnings}, nil
