@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 
+	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sandwire/sandwire/wiring"
@@ -74,8 +75,19 @@ func Apply(s *specgen.SpecGenerator, edits *wiring.Edits) error {
 	if len(edits.Env) > 0 {
 		s.Env = mergeInto(s.Env, edits.Env)
 	}
-	if len(edits.Annotations) > 0 {
-		s.Annotations = mergeInto(s.Annotations, edits.Annotations)
+	annotations := edits.Annotations
+	if edits.UserNS != nil {
+		// podman's --userns records the mode in this annotation (and
+		// images run by terok-sandbox carried it); the sandbox owns the
+		// user namespace, so it owns its record too.
+		annotations = maps.Clone(annotations)
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[define.UserNsAnnotation] = edits.UserNS.String()
+	}
+	if len(annotations) > 0 {
+		s.Annotations = mergeInto(s.Annotations, annotations)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func TestApply(t *testing.T) {
 		"TEROK_VAULT_SOCKET":        "/run/terok/vault/vault.sock",
 		"TEROK_SSH_SIGNER_TOKEN":    "terok-p-00000000000000000000000000000000",
 	}
-	want.Annotations = map[string]string{"terok.sandbox.sidecar": f.sidecar}
+	want.Annotations = map[string]string{"terok.sandbox.sidecar": f.sidecar, userNSAnnotation: "keep-id:uid=1000,gid=1000"}
 
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("Apply gave\n%+v\nwant\n%+v", s, want)
@@ -75,16 +75,19 @@ func TestApplyNetwork(t *testing.T) {
 }
 
 func TestApplyUserNamespace(t *testing.T) {
+	// podman's --userns also records the mode, as spelled, in an
+	// annotation; so does Apply.
 	cases := []struct {
 		name   string
 		userns wiring.UserNS
 		want   specgen.Namespace
+		record string
 	}{
-		{"keep-id with IDs", wiring.UserNS{Mode: "keep-id", UID: 1000, GID: 1000}, specgen.Namespace{NSMode: specgen.KeepID, Value: "uid=1000,gid=1000"}},
-		{"bare keep-id", wiring.UserNS{Mode: "keep-id"}, specgen.Namespace{NSMode: specgen.KeepID}},
-		{"auto", wiring.UserNS{Mode: "auto"}, specgen.Namespace{NSMode: specgen.Auto}},
-		{"nomap", wiring.UserNS{Mode: "nomap"}, specgen.Namespace{NSMode: specgen.NoMap}},
-		{"host", wiring.UserNS{Mode: "host"}, specgen.Namespace{NSMode: specgen.Host}},
+		{"keep-id with IDs", wiring.UserNS{Mode: "keep-id", UID: 1000, GID: 1000}, specgen.Namespace{NSMode: specgen.KeepID, Value: "uid=1000,gid=1000"}, "keep-id:uid=1000,gid=1000"},
+		{"bare keep-id", wiring.UserNS{Mode: "keep-id"}, specgen.Namespace{NSMode: specgen.KeepID}, "keep-id"},
+		{"auto", wiring.UserNS{Mode: "auto"}, specgen.Namespace{NSMode: specgen.Auto}, "auto"},
+		{"nomap", wiring.UserNS{Mode: "nomap"}, specgen.Namespace{NSMode: specgen.NoMap}, "nomap"},
+		{"host", wiring.UserNS{Mode: "host"}, specgen.Namespace{NSMode: specgen.Host}, "host"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+" is parsed as podman parses --userns", func(t *testing.T) {
@@ -94,8 +97,9 @@ func TestApplyUserNamespace(t *testing.T) {
 			}
 			want := newSpec()
 			want.UserNS = tc.want
+			want.Annotations = map[string]string{userNSAnnotation: tc.record}
 			if !reflect.DeepEqual(s, want) {
-				t.Errorf("Apply gave UserNS %+v, want %+v", s.UserNS, tc.want)
+				t.Errorf("Apply gave UserNS %+v, annotations %v; want %+v, %v", s.UserNS, s.Annotations, tc.want, want.Annotations)
 			}
 		})
 	}
@@ -173,7 +177,7 @@ func TestApplyKeepsTheUsersValues(t *testing.T) {
 		got, want any
 	}{
 		{"env keeps FOO=old and adds the sandbox's variables", s.Env, wantEnv},
-		{"annotations keep the user's and add the sandbox's", s.Annotations, map[string]string{"io.example/owner": "me", "terok.sandbox.sidecar": f.sidecar}},
+		{"annotations keep the user's and add the sandbox's", s.Annotations, map[string]string{"io.example/owner": "me", "terok.sandbox.sidecar": f.sidecar, userNSAnnotation: "keep-id:uid=1000,gid=1000"}},
 		{"the sandbox's mount replaces its differently spelled twin", s.Mounts, wantMounts},
 		{"a cap drop differing only in case is not doubled", s.CapDrop, []string{"cap_net_raw"}},
 		{"hosts keep the user's entry and hold the sandbox's once", s.HostAdd, []string{"db:10.0.0.5", "host.containers.internal:169.254.1.2"}},

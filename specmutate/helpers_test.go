@@ -12,6 +12,8 @@ import (
 const (
 	bridgesDir = "/usr/local/share/terok-sandbox/bridges"
 	runtimeDir = "/run/terok"
+	// userNSAnnotation is where podman's --userns records the mode.
+	userNSAnnotation = "io.podman.annotations.userns"
 )
 
 // fixture is a set of host paths for one test's edits.
