@@ -4,7 +4,7 @@ BUILDTAGS := remote,containers_image_openpgp,exclude_graphdriver_btrfs,exclude_g
 GO ?= go
 GOFLAGS_TAGS := -tags $(BUILDTAGS)
 
-.PHONY: build test unit integration integration-podman5 vet clean
+.PHONY: build test unit integration integration-podman5 integration-rootless vet clean
 
 # sandwire looks for terok-bridge beside itself; the bridge is static
 # and stdlib-only, since it runs inside arbitrary images.
@@ -29,7 +29,12 @@ integration-podman5: build
 	@test -n "$$SANDWIRE_PODMAN5" || { echo "SANDWIRE_PODMAN5 is not set: run hack/build-podman5.sh" >&2; exit 1; }
 	SANDWIRE_TEST_PODMAN="$$SANDWIRE_PODMAN5" $(GO) test $(GOFLAGS_TAGS) -count=1 -timeout 30m ./integration/...
 
-test: vet unit integration integration-podman5
+# The rootless round: the same suite run by an unprivileged user against
+# its own rootless podman service (needs root to set the user up).
+integration-rootless:
+	BUILDTAGS=$(BUILDTAGS) GO=$(GO) hack/test-rootless.sh
+
+test: vet unit integration integration-podman5 integration-rootless
 
 clean:
 	rm -rf bin

@@ -2,14 +2,15 @@
 # Installs what sandwire's integration tests and demo need on Debian 12:
 # podman with runc (crun fails on this kernel's hybrid cgroups), conmon,
 # netavark and iptables for the default bridge network, busybox-static for
-# the test image (the tests check that /bin/busybox is static), and uidmap
-# and slirp4netns for rootless podman, libseccomp-dev and pkg-config to
-# build podman 5.8.2 (the differential test's reference client). Idempotent and quiet: when all is
-# installed it does nothing, not even apt-get update. Needs root for apt.
-# Go itself is not installed here: the machine's Go (/usr/local/go) is used.
+# the test image (the tests check that /bin/busybox is static), uidmap and
+# slirp4netns for rootless podman, procps for the rootless round's pkill,
+# and libseccomp-dev and pkg-config to build podman 5.8.2. Idempotent and
+# quiet: when all is installed it does nothing, not even apt-get update.
+# Needs root for apt. Go itself is not installed here: the machine's Go
+# (/usr/local/go) is used.
 set -euo pipefail
 
-packages=(podman runc conmon netavark iptables busybox-static uidmap slirp4netns make ca-certificates libseccomp-dev pkg-config)
+packages=(podman runc conmon netavark iptables busybox-static uidmap slirp4netns procps make ca-certificates libseccomp-dev pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

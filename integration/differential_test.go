@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandwire/sandwire/integration/podmantest"
 )
 
 // differentialLines are accepted passthrough lines; each is created once by
@@ -93,7 +95,14 @@ func TestDifferentialAgainstPodmanRemote(t *testing.T) {
 		t.Run(strings.Join(line, " "), func(t *testing.T) {
 			podmanName, sandwireName := fmt.Sprintf("diff-podman-%d", i), fmt.Sprintf("diff-sandwire-%d", i)
 			removeContainerAtEnd(t, podmanName)
-			if _, err := podman5Remote(t, append([]string{"create", "--name", podmanName}, line...)...); err != nil {
+			ref := []string{"create", "--name", podmanName}
+			if podmantest.Rootless() {
+				// On a rootless server the sandbox owns the user namespace
+				// (the contract maps the user to uid 1000); the reference
+				// is asked for the same.
+				ref = append(ref, "--userns", "keep-id:uid=1000,gid=1000")
+			}
+			if _, err := podman5Remote(t, append(ref, line...)...); err != nil {
 				t.Fatalf("podman-remote refused a line sandwire must accept: %v", err)
 			}
 			sb.create(sandwireName, []string{"--no-shield"}, line...)

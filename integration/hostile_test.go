@@ -264,6 +264,67 @@ func TestHostileSymlinkPlants(t *testing.T) {
 	}
 }
 
+// TestHostileParentDirLinks: a symlink planted at a dir on the way to a
+// launch's files (the sidecar dir, the runs dir, the runtime dir's parent)
+// pointing outside is followed by neither create nor cleanup: both exit 1
+// naming the link, nothing outside changes, no container or token is
+// left; once the link is gone a launch succeeds.
+func TestHostileParentDirLinks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dir  func(sb *sandbox) string
+	}{
+		{"sidecar dir", func(sb *sandbox) string { return filepath.Join(sb.stateDir(), "sidecar") }},
+		{"runs dir", func(sb *sandbox) string { return filepath.Join(sb.stateDir(), "sandbox", "runs") }},
+		{"runtime runs dir", func(sb *sandbox) string { return filepath.Join(sb.runtimeDir(), "run") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			const name = "sw-hostile-parent"
+			removeContainerAtEnd(t, name)
+			outside := t.TempDir()
+			for _, f := range []string{name + ".json", filepath.Join(name, "meta.json")} {
+				p := filepath.Join(outside, f)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(`{"precious":true}`), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := relFileState(t, outside)
+			link := tc.dir(sb)
+			if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, link); err != nil {
+				t.Fatal(err)
+			}
+
+			r := sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...)
+			relAssertFailed(t, r, 1, link+" is a symlink")
+			if containerExists(t, name) {
+				t.Errorf("a container was made although the launch was refused")
+			}
+			if n := sb.tokenCount(name); n != 0 {
+				t.Errorf("%d token rows left by the refused launch", n)
+			}
+			r = sb.sandwire("cleanup", name)
+			relAssertFailed(t, r, 1, link+" is a symlink")
+			if after := relFileState(t, outside); after != before {
+				t.Errorf("create or cleanup followed the link:\nbefore %s\nafter  %s", before, after)
+			}
+
+			if err := os.Remove(link); err != nil {
+				t.Fatal(err)
+			}
+			mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
+			relAssertWired(t, sb, name)
+			mustSucceed(t, sb.sandwire("cleanup", name))
+		})
+	}
+}
+
 // inspectedMeta is the part of podman inspect the passthrough tests read
 // beyond inspected: labels.
 type inspectedMeta struct {

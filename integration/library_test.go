@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/sandwire/sandwire/integration/podmantest"
 	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/specmutate"
@@ -32,8 +33,8 @@ func connect(t *testing.T) (context.Context, *podmanapi.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if client.Facts().Rootless {
-		t.Fatalf("the test service reports rootless; it runs as root")
+	if got, want := client.Facts().Rootless, podmantest.Rootless(); got != want {
+		t.Fatalf("the test service reports rootless=%v; the harness started it with rootless=%v", got, want)
 	}
 	return ctx, client
 }

@@ -52,6 +52,9 @@ func runTests(m *testing.M) int {
 	}
 	code := m.Run()
 	if code != 0 {
+		if crash := svc.LogCrash(); crash != "" {
+			fmt.Fprintf(os.Stderr, "the podman service crashed:\n%s\n", crash)
+		}
 		fmt.Fprintf(os.Stderr, "podman service log (last lines):\n%s\n", svc.LogTail(30))
 	}
 	if err := svc.Stop(); err != nil {

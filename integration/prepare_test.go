@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sandwire/sandwire/integration/podmantest"
 )
 
 // TestPrepareFlagsRunUnderPodman: prepare's flags, given to podman itself,
@@ -37,7 +39,13 @@ func TestPrepareFlagsRunUnderPodman(t *testing.T) {
 	}) {
 		t.Errorf("flags lack the read-only bridges volume:\n%s", redactedFlags(flags))
 	}
-	if slices.Contains(flags, "--userns") {
+	// A rootless server gets the user namespace that maps the user to the
+	// image's uid 1000 (the contract); a rootful one none.
+	if podmantest.Rootless() {
+		if !hasPair(flags, "--userns", "keep-id:uid=1000,gid=1000") {
+			t.Errorf("prepare for a rootless server lacks --userns keep-id:uid=1000,gid=1000:\n%s", redactedFlags(flags))
+		}
+	} else if slices.Contains(flags, "--userns") {
 		t.Errorf("prepare for a rootful server asks for a user namespace:\n%s", redactedFlags(flags))
 	}
 	sb.readSidecar(name)

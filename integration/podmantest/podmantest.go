@@ -5,8 +5,12 @@
 //
 // # Prerequisites
 //
-// Root, podman, runc and a statically linked /bin/busybox (Debian's
-// podman, runc and busybox-static; hack/install-deps.sh installs them).
+// podman, runc and a statically linked /bin/busybox (Debian's podman, runc
+// and busybox-static; hack/install-deps.sh installs them). Run as root,
+// the service is rootful; run as an unprivileged user, it is rootless, and
+// the user also needs newuidmap/newgidmap (uidmap), subordinate ID ranges
+// in /etc/subuid and /etc/subgid, slirp4netns and XDG_RUNTIME_DIR
+// (hack/test-rootless.sh sets up such a user and runs the suite as it).
 // CheckPrerequisites says which one is missing. A harness that cannot run
 // is an error, never a skip: a skipped integration test must not pass.
 //
@@ -38,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -104,11 +109,15 @@ type Service struct {
 	stopErr  error
 }
 
+// Rootless reports whether the harness runs as an unprivileged user, and
+// so starts a rootless service; tests that need root skip, saying so.
+func Rootless() bool { return os.Geteuid() != 0 }
+
 // CheckPrerequisites reports every missing prerequisite of the harness.
 func CheckPrerequisites() error {
 	var errs []error
-	if os.Geteuid() != 0 {
-		errs = append(errs, fmt.Errorf("the podman test service runs rootful: run as root (euid is %d)", os.Geteuid()))
+	if Rootless() {
+		errs = append(errs, checkRootless()...)
 	}
 	if _, err := exec.LookPath(Binary()); err != nil {
 		errs = append(errs, fmt.Errorf("podman is not installed: %w", err))
@@ -123,6 +132,45 @@ func CheckPrerequisites() error {
 		return nil
 	}
 	return fmt.Errorf("integration test prerequisites missing (hack/install-deps.sh installs them): %w", errors.Join(errs...))
+}
+
+// checkRootless reports what a rootless service lacks for this user.
+func checkRootless() []error {
+	var errs []error
+	for _, tool := range []string{"newuidmap", "newgidmap", "slirp4netns"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			errs = append(errs, fmt.Errorf("rootless podman needs %s (packages uidmap, slirp4netns): %w", tool, err))
+		}
+	}
+	u, err := user.Current()
+	if err != nil {
+		return append(errs, fmt.Errorf("looking up the test user: %w", err))
+	}
+	for _, file := range []string{"/etc/subuid", "/etc/subgid"} {
+		if !hasSubordinateRange(file, u.Username, u.Uid) {
+			errs = append(errs, fmt.Errorf("%s has no range for %s: rootless podman needs one (usermod --add-subuids/--add-subgids)", file, u.Username))
+		}
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); dir == "" {
+		errs = append(errs, errors.New("XDG_RUNTIME_DIR is not set: rootless podman keeps its pause process and locks there"))
+	}
+	return errs
+}
+
+// hasSubordinateRange reports whether file (/etc/subuid or /etc/subgid)
+// gives the user, by name or uid, a range of IDs.
+func hasSubordinateRange(file, name, uid string) bool {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Split(line, ":")
+		if len(fields) == 3 && (fields[0] == name || fields[0] == uid) && fields[2] != "0" {
+			return true
+		}
+	}
+	return false
 }
 
 func runcPath() string {
@@ -443,6 +491,25 @@ func (s *Service) HTTPClient() *http.Client {
 	}
 }
 
+// LogCrash returns the head of a Go crash in the service's log (the
+// "panic:" or "fatal error:" line and the first goroutine's stack), or ""
+// when the service did not crash: the tail of a crash is only the stacks
+// of idle goroutines.
+func (s *Service) LogCrash() string {
+	data, err := os.ReadFile(s.log)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			end := min(i+40, len(lines))
+			return strings.Join(lines[max(i-5, 0):end], "\n")
+		}
+	}
+	return ""
+}
+
 // LogTail returns the last n lines of the service's log.
 func (s *Service) LogTail(n int) string {
 	data, err := os.ReadFile(s.log)
@@ -483,8 +550,32 @@ func (s *Service) stop() error {
 	if err := unmountUnder(s.dir); err != nil {
 		errs = append(errs, err)
 	}
+	if Rootless() {
+		if err := s.removeRootlessStorage(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := os.RemoveAll(s.dir); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// removeRootlessStorage removes the storage of a rootless service, whose
+// files belong to the user's subordinate IDs: only inside the user
+// namespace may the user remove them. It then ends the namespace's pause
+// process, which would otherwise outlive the run.
+func (s *Service) removeRootlessStorage() error {
+	var errs []error
+	if _, err := os.Stat(filepath.Join(s.dir, "root")); err == nil {
+		if _, err := s.Podman("unshare", "rm", "-rf", filepath.Join(s.dir, "root"), filepath.Join(s.dir, "runroot")); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(s.dir, "tmp", "pause.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -600,8 +691,12 @@ func unescapeMountPath(p string) string {
 // BuildSandwire builds the sandwire CLI (with BuildTags) and, beside it
 // where sandwire looks for it, the static container-side bridge program
 // terok-bridge, as `make build` does, into dir. It returns sandwire's
-// path. It must run inside the module.
+// path. It must run inside the module. With EnvPrebuilt set it builds
+// nothing and returns the sandwire found there.
 func BuildSandwire(dir string) (string, error) {
+	if bin := os.Getenv(EnvPrebuilt); bin != "" {
+		return prebuilt(bin)
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -627,4 +722,19 @@ func BuildSandwire(dir string) (string, error) {
 		return "", err
 	}
 	return sandwire, nil
+}
+
+// EnvPrebuilt names a directory holding sandwire and terok-bridge built
+// beforehand (`make build`'s bin/): the rootless round runs the suite as a
+// user who cannot build them, having no module cache.
+const EnvPrebuilt = "SANDWIRE_TEST_BINDIR"
+
+func prebuilt(dir string) (string, error) {
+	for _, name := range []string{"sandwire", "terok-bridge"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("%s=%s holds no executable %s (run make build): %v", EnvPrebuilt, dir, name, err)
+		}
+	}
+	return filepath.Join(dir, "sandwire"), nil
 }
