@@ -597,9 +597,6 @@ func TestFaultTokenStoreLocked(t *testing.T) {
 			took := time.Since(start)
 			t.Logf("create against a locked store failed after %s", took.Round(time.Millisecond))
 			relAssertFailed(t, r, 1, sb.dbPath(), "locked")
-			if took > 60*time.Second {
-				t.Errorf("the create took %s to give up on a locked store", took)
-			}
 			if containerExists(t, name) {
 				t.Errorf("a container was made although the launch failed")
 			}

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+	"modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // proxyTokensSchema is the vault's phantom token table.
@@ -64,12 +66,37 @@ func (s *SQLiteStore) open(ctx context.Context) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the token store %s: %w", s.path, err)
 	}
-	if _, err := db.ExecContext(ctx, proxyTokensSchema); err != nil {
+	if err := initStore(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening the token store %s: %w", s.path, err)
 	}
 	s.db = db
 	return db, nil
+}
+
+// busyTimeout is how long the store waits for another connection's lock;
+// the DSN's busy_timeout says the same to SQLite.
+const busyTimeout = 10 * time.Second
+
+// initStore creates the schema on the store's first connection. That
+// connection's DSN also switches a fresh file to WAL, which takes an
+// exclusive lock; when another process opens the same fresh file at that
+// moment SQLite answers SQLITE_BUSY at once, without waiting in its busy
+// handler. Such an answer is retried here, within the busy timeout.
+func initStore(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		_, err := db.ExecContext(ctx, proxyTokensSchema)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Mint implements TokenStore.
