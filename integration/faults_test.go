@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -97,6 +96,15 @@ func relAssertWired(t *testing.T, sb *sandbox, name string) {
 	if n := sb.tokenCount(name); n != 1 {
 		t.Errorf("%s: %d token rows, want 1", name, n)
 	}
+}
+
+// relAssertRecovers checks that, the cause gone, a launch of name
+// succeeds and is wired, then cleans it up.
+func relAssertRecovers(t *testing.T, sb *sandbox, name string) {
+	t.Helper()
+	mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
+	relAssertWired(t, sb, name)
+	mustSucceed(t, sb.sandwire("cleanup", name))
 }
 
 // relContainerNames lists every container the test service knows.
@@ -276,52 +284,12 @@ type relKillingShield struct {
 }
 
 func (k relKillingShield) Prepare(context.Context, wiring.ShieldRequest) (*wiring.Edits, error) {
-	relKillService(k.t, k.svc)
+	if err := k.svc.Kill(); err != nil {
+		k.t.Error(err)
+	}
 	return &wiring.Edits{}, nil
 }
 func (relKillingShield) Down(context.Context, string, string) error { return nil }
-
-// relKillService SIGKILLs the `podman system service` process of s (which
-// this test started) and waits until its socket refuses connections. The
-// service's storage stays, so the podman CLI can still look into it.
-func relKillService(t *testing.T, s *podmantest.Service) {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	killed := 0
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		if bytes.Contains(cmdline, []byte(s.Dir()+"/")) && bytes.Contains(cmdline, []byte("\x00system\x00service\x00")) {
-			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
-				killed++
-			}
-		}
-	}
-	if killed == 0 {
-		t.Fatalf("no podman service process of %s found to kill", s.Dir())
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.Dial("unix", s.Socket())
-		if err != nil {
-			return
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("the killed service's socket %s still answers", s.Socket())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // relProxy relays HTTP between a socket of its own and the test
 // service's, except for a container create: it forwards the create, lets
@@ -417,9 +385,7 @@ func TestFaultSocketMissing(t *testing.T) {
 	relAssertFailed(t, r, 125, "/nonexistent/podman.sock", "cannot connect")
 	sb.assertUntouched()
 
-	mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
-	relAssertWired(t, sb, name)
-	mustSucceed(t, sb.sandwire("cleanup", name))
+	relAssertRecovers(t, sb, name)
 	sb.assertNoState(name)
 }
 
@@ -566,9 +532,7 @@ func TestFaultNameTaken(t *testing.T) {
 	if _, err := svc.Podman("rm", "--force", name); err != nil {
 		t.Fatal(err)
 	}
-	mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
-	relAssertWired(t, sb, name)
-	mustSucceed(t, sb.sandwire("cleanup", name))
+	relAssertRecovers(t, sb, name)
 }
 
 // TestFaultTokenStoreLocked: another connection holds the token store
@@ -606,9 +570,7 @@ func TestFaultTokenStoreLocked(t *testing.T) {
 				t.Errorf("the failed launch changed other token rows: %d rows, had %d", len(rows), len(rowsBefore))
 			}
 
-			mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
-			relAssertWired(t, sb, name)
-			mustSucceed(t, sb.sandwire("cleanup", name))
+			relAssertRecovers(t, sb, name)
 			if !tc.fresh {
 				if n := sb.tokenCount(other); n != 1 {
 					t.Errorf("%d token rows of %s, want its 1", n, other)
@@ -727,9 +689,7 @@ func TestFaultTokenStoreReadOnly(t *testing.T) {
 			unblock()
 			relAssertNothingLeft(t, sb, name, roOther)
 
-			mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
-			relAssertWired(t, sb, name)
-			mustSucceed(t, sb.sandwire("cleanup", name))
+			relAssertRecovers(t, sb, name)
 		})
 	}
 }
@@ -758,9 +718,7 @@ func TestFaultStateNotWritable(t *testing.T) {
 			unmount()
 			relAssertNothingLeft(t, sb, name)
 
-			mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
-			relAssertWired(t, sb, name)
-			mustSucceed(t, sb.sandwire("cleanup", name))
+			relAssertRecovers(t, sb, name)
 		})
 	}
 }
@@ -790,9 +748,7 @@ func TestFaultStateFromEarlierLaunch(t *testing.T) {
 
 	mustSucceed(t, sb.sandwire("cleanup", name))
 	sb.assertNoState(name)
-	mustSucceed(t, sb.sandwire(relCreateArgs(svc.URL(), name, svc.Image(), relNoShield...)...))
-	relAssertWired(t, sb, name)
-	mustSucceed(t, sb.sandwire("cleanup", name))
+	relAssertRecovers(t, sb, name)
 }
 
 // TestFaultInterruptedDuringCreate: Ctrl-C reaches `sandwire create` while

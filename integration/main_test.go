@@ -235,6 +235,7 @@ type inspected struct {
 	Name   string `json:"Name"`
 	Config struct {
 		Env         []string          `json:"Env"`
+		Labels      map[string]string `json:"Labels"`
 		Annotations map[string]string `json:"Annotations"`
 	} `json:"Config"`
 	Mounts []struct {

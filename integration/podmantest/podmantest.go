@@ -580,6 +580,23 @@ func (s *Service) removeRootlessStorage() error {
 	return errors.Join(errs...)
 }
 
+// Kill ends the service abruptly, as a crash would: SIGKILL to its
+// process group, then a wait until it has exited, so its socket refuses
+// connections. Its storage stays, for the podman CLI to look into; Stop
+// still cleans up.
+func (s *Service) Kill() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return errors.New("the podman service is not running")
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("the podman service (pid %d) did not exit after SIGKILL", s.cmd.Process.Pid)
+	}
+}
+
 func (s *Service) stopService() error {
 	pgid := s.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
