@@ -20,7 +20,6 @@ import (
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/integration/podmantest"
-	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
 )
@@ -271,8 +270,8 @@ func relTokenRows(t *testing.T, sb *sandbox) []string {
 // relNopShield is a shield that adds nothing and always succeeds.
 type relNopShield struct{}
 
-func (relNopShield) Prepare(context.Context, wiring.ShieldRequest) (*wiring.Edits, error) {
-	return &wiring.Edits{}, nil
+func (relNopShield) Prepare(context.Context, wiring.ShieldRequest) (wiring.ShieldResult, error) {
+	return wiring.ShieldResult{Edits: &wiring.Edits{}}, nil
 }
 func (relNopShield) Down(context.Context, string, string) error { return nil }
 
@@ -283,11 +282,11 @@ type relKillingShield struct {
 	svc *podmantest.Service
 }
 
-func (k relKillingShield) Prepare(context.Context, wiring.ShieldRequest) (*wiring.Edits, error) {
+func (k relKillingShield) Prepare(context.Context, wiring.ShieldRequest) (wiring.ShieldResult, error) {
 	if err := k.svc.Kill(); err != nil {
 		k.t.Error(err)
 	}
-	return &wiring.Edits{}, nil
+	return wiring.ShieldResult{Edits: &wiring.Edits{}}, nil
 }
 func (relKillingShield) Down(context.Context, string, string) error { return nil }
 
@@ -408,7 +407,7 @@ func TestFaultServerDiesBeforeCreate(t *testing.T) {
 	const name = "sw-fault-dies"
 	spec := specgen.NewSpecGenerator(doomed.Image(), false)
 	spec.Command = []string{"true"}
-	res, err := launch.Create(ctx, client, name, spec, launch.Options{
+	res, err := libCreate(ctx, client, name, spec, libOptions{
 		Config: cfg, Request: wiring.Request{Scope: "proj"}, Shield: relKillingShield{t: t, svc: doomed},
 	})
 	var unreachable *podmanapi.UnreachableError
@@ -429,7 +428,7 @@ func TestFaultServerDiesBeforeCreate(t *testing.T) {
 
 	removeContainerAtEnd(t, name)
 	_, live := connect(t)
-	if _, err := launch.Create(ctx, live, name, spec, launch.Options{
+	if _, err := libCreate(ctx, live, name, spec, libOptions{
 		Config: cfg, Request: wiring.Request{Scope: "proj"}, Shield: relNopShield{},
 	}); err != nil {
 		t.Fatalf("the second attempt, on a live server, failed: %v", err)
@@ -458,7 +457,7 @@ func TestFaultConnectionLostDuringCreate(t *testing.T) {
 	removeContainerAtEnd(t, name)
 	spec := specgen.NewSpecGenerator(svc.Image(), false)
 	spec.Command = []string{"true"}
-	_, err = launch.Create(ctx, client, name, spec, launch.Options{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}})
+	_, err = libCreate(ctx, client, name, spec, libOptions{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}})
 	if err == nil {
 		t.Fatal("launch.Create succeeded although the create's answer was lost")
 	}
@@ -472,7 +471,7 @@ func TestFaultConnectionLostDuringCreate(t *testing.T) {
 	}
 
 	_, live := connect(t)
-	if _, err := launch.Create(ctx, live, name, spec, launch.Options{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}}); err != nil {
+	if _, err := libCreate(ctx, live, name, spec, libOptions{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}}); err != nil {
 		t.Fatalf("the second attempt, over an intact connection, failed: %v", err)
 	}
 	relAssertWired(t, sb, name)
@@ -616,7 +615,7 @@ func TestFaultTokenStoreLockedDuringRollback(t *testing.T) {
 	spec := specgen.NewSpecGenerator("localhost/sw-fault-no-such-image:latest", false)
 	spec.Command = []string{"true"}
 
-	_, err := launch.Create(ctx, client, name, spec, launch.Options{Config: cfg, Tokens: tokens, Request: wiring.Request{Scope: "proj", NoShield: true}})
+	_, err := libCreate(ctx, client, name, spec, libOptions{Config: cfg, Tokens: tokens, Request: wiring.Request{Scope: "proj", NoShield: true}})
 	if release == nil {
 		t.Fatalf("no token was minted: %v", err)
 	}
@@ -648,7 +647,7 @@ func TestFaultTokenStoreLockedDuringRollback(t *testing.T) {
 
 	spec = specgen.NewSpecGenerator(svc.Image(), false)
 	spec.Command = []string{"true"}
-	if _, err := launch.Create(ctx, client, name, spec, launch.Options{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}}); err != nil {
+	if _, err := libCreate(ctx, client, name, spec, libOptions{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}}); err != nil {
 		t.Fatalf("the second attempt failed: %v", err)
 	}
 	relAssertWired(t, sb, name)

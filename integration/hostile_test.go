@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
-	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/wiring"
 )
 
@@ -53,7 +52,7 @@ var hostileNames = []struct {
 
 // TestHostileNamesRefusedBeforeAnyWrite: every hostile name is refused by
 // create (2), run (125) and cleanup (2) before a single file is written,
-// and no container appears; through the library, launch.Create and
+// and no container appears; through the library, Sandbox.Create and
 // wiring.Cleanup return ErrInvalidName and touch nothing, not even files
 // planted where a traversal would lead.
 func TestHostileNamesRefusedBeforeAnyWrite(t *testing.T) {
@@ -88,11 +87,11 @@ func TestHostileNamesRefusedBeforeAnyWrite(t *testing.T) {
 
 			spec := specgen.NewSpecGenerator(svc.Image(), false)
 			spec.Command = []string{"true"}
-			res, err := launch.Create(context.Background(), client, tc.name, spec, launch.Options{
+			res, err := libCreate(context.Background(), client, tc.name, spec, libOptions{
 				Config: libraryConfig(sb), Request: wiring.Request{Scope: "proj", NoShield: true},
 			})
 			if !errors.Is(err, wiring.ErrInvalidName) {
-				t.Errorf("launch.Create(%q) = %+v, %v; want ErrInvalidName", tc.name, res, err)
+				t.Errorf("libCreate(%q) = %+v, %v; want ErrInvalidName", tc.name, res, err)
 			}
 			found, err := wiring.Cleanup(context.Background(), sb.config(), tc.name, wiring.CleanupOptions{})
 			if found || !errors.Is(err, wiring.ErrInvalidName) {
@@ -411,7 +410,7 @@ func TestHostilePassthroughValues(t *testing.T) {
 		spec.Env = map[string]string{"MULTI": "x\ny", "INJECT": "x\nTEROK_GATE_TOKEN=evil"}
 		spec.Labels = map[string]string{"note": "a\nb"}
 		spec.Annotations = map[string]string{"user.note": "line1\nline2\"}{", "user.empty": ""}
-		if _, err := launch.Create(ctx, client, name, spec, launch.Options{Config: libraryConfig(sb), Request: wiring.Request{Scope: "proj", NoShield: true}}); err != nil {
+		if _, err := libCreate(ctx, client, name, spec, libOptions{Config: libraryConfig(sb), Request: wiring.Request{Scope: "proj", NoShield: true}}); err != nil {
 			t.Fatal(err)
 		}
 		c := inspect(t, name)

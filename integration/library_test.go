@@ -39,6 +39,31 @@ func connect(t *testing.T) (context.Context, *podmanapi.Client) {
 	return ctx, client
 }
 
+// libOptions are one library launch's collaborators, for the tests that
+// set them one by one. A nil Shield means no firewall here: a launch with
+// the shield on fails closed.
+type libOptions struct {
+	Config  wiring.Config
+	Request wiring.Request
+	Tokens  wiring.TokenStore
+	Shield  wiring.Shield
+	Notes   func(string)
+}
+
+// libCreate creates through a Sandbox built for this one launch, on client.
+func libCreate(ctx context.Context, client *podmanapi.Client, name string, spec *specgen.SpecGenerator, o libOptions) (*launch.Container, error) {
+	opts := []launch.Option{launch.WithServer(client), launch.WithShield(o.Shield), launch.WithNotes(o.Notes)}
+	if o.Tokens != nil {
+		opts = append(opts, launch.WithTokenStore(o.Tokens))
+	}
+	sb, err := launch.New(o.Config, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer sb.Close()
+	return sb.Create(ctx, name, spec, o.Request)
+}
+
 // TestLibraryCreate is the Go caller's path: a specgen spec, launch.Create,
 // and the server's view of the result.
 func TestLibraryCreate(t *testing.T) {
@@ -53,7 +78,7 @@ func TestLibraryCreate(t *testing.T) {
 	spec.StopTimeout = &stopTimeout
 	spec.Env = map[string]string{"FOO": "bar"}
 	var notes []string
-	res, err := launch.Create(ctx, client, name, spec, launch.Options{
+	res, err := libCreate(ctx, client, name, spec, libOptions{
 		Config:  libraryConfig(sb),
 		Request: wiring.Request{Scope: "proj", NoShield: true},
 		Notes:   func(n string) { notes = append(notes, n) },
@@ -170,7 +195,7 @@ func TestLibraryCreateFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t)
-			_, err := launch.Create(ctx, client, tc.ctrName, tc.spec(), launch.Options{
+			_, err := libCreate(ctx, client, tc.ctrName, tc.spec(), libOptions{
 				Config: libraryConfig(sb), Request: wiring.Request{Scope: "proj", NoShield: true},
 			})
 			if err == nil {
@@ -195,7 +220,7 @@ func TestLibraryShieldFailsClosed(t *testing.T) {
 	sb := newSandbox(t)
 	ctx, client := connect(t)
 	const name = "sw-lib-shield"
-	_, err := launch.Create(ctx, client, name, specgen.NewSpecGenerator(svc.Image(), false), launch.Options{
+	_, err := libCreate(ctx, client, name, specgen.NewSpecGenerator(svc.Image(), false), libOptions{
 		Config: libraryConfig(sb), Request: wiring.Request{Scope: "proj"},
 	})
 	if !errors.Is(err, wiring.ErrShieldUnavailable) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
-	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
 )
@@ -170,7 +169,7 @@ func TestLoadParallelLaunches(t *testing.T) {
 					defer wg.Done()
 					spec := specgen.NewSpecGenerator(svc.Image(), false)
 					spec.Command = []string{"true"}
-					res, err := launch.Create(ctx, clients[i%conns], name, spec, launch.Options{
+					res, err := libCreate(ctx, clients[i%conns], name, spec, libOptions{
 						Config: cfg, Tokens: store, Request: wiring.Request{Scope: "load", NoShield: true},
 					})
 					errs[i] = err
@@ -389,7 +388,7 @@ func TestLoadSameNameRaceLibrary(t *testing.T) {
 				defer wg.Done()
 				spec := specgen.NewSpecGenerator(svc.Image(), false)
 				spec.Command = []string{"true"}
-				res, err := launch.Create(ctx, client, name, spec, launch.Options{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}})
+				res, err := libCreate(ctx, client, name, spec, libOptions{Config: cfg, Request: wiring.Request{Scope: "proj", NoShield: true}})
 				errs[i] = err
 				if err == nil {
 					ids[i] = res.ID

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/containers/podman/v5/pkg/domain/entities"
 	"github.com/sandwire/sandwire/podmanflags"
 	"github.com/sandwire/sandwire/wiring"
@@ -65,11 +66,16 @@ func (e *Failure) Error() string {
 
 func (e *Failure) Unwrap() error { return e.Err }
 
+// Is places a failure in errdefs' unavailable category: the firewall
+// cannot be used here, so nothing launches.
+func (e *Failure) Is(target error) bool { return target == errdefs.ErrUnavailable }
+
 // Prepare implements wiring.Shield.
-func (c Command) Prepare(ctx context.Context, req wiring.ShieldRequest) (*wiring.Edits, error) {
+func (c Command) Prepare(ctx context.Context, req wiring.ShieldRequest) (wiring.ShieldResult, error) {
+	var none wiring.ShieldResult
 	path, err := exec.LookPath(c.Path)
 	if err != nil {
-		return nil, &Failure{Reason: "missing", Detail: fmt.Sprintf("the shield command %q was not found; install terok-shield or set shield_command in the configuration", c.Path), Err: err}
+		return none, &Failure{Reason: "missing", Detail: fmt.Sprintf("the shield command %q was not found; install terok-shield or set shield_command in the configuration", c.Path), Err: err}
 	}
 	args := []string{"--state-dir", shieldStateDir(req.StateDir), "prepare", req.Name, "--json"}
 	if len(req.Profiles) > 0 {
@@ -80,23 +86,28 @@ func (c Command) Prepare(ctx context.Context, req wiring.ShieldRequest) (*wiring
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, &Failure{Reason: "failed", Detail: fmt.Sprintf("%s prepare %s exited with an error (%s)", path, req.Name, firstLine(stderr.String())), Err: err}
+		return none, &Failure{Reason: "failed", Detail: fmt.Sprintf("%s prepare %s exited with an error (%s)", path, req.Name, firstLine(stderr.String())), Err: err}
 	}
 	var flags []string
 	if err := json.Unmarshal(stdout.Bytes(), &flags); err != nil {
-		return nil, &Failure{Reason: "unparsable", Detail: fmt.Sprintf("%s prepare --json printed something that is not a JSON array of flags", path), Err: err}
+		return none, &Failure{Reason: "unparsable", Detail: fmt.Sprintf("%s prepare --json printed something that is not a JSON array of flags", path), Err: err}
 	}
 	edits, hooksDir, err := Translate(flags)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	if hooksDir != "" {
 		logrus.Debugf("shield asked for --hooks-dir %s; over the API the server's hooks directories serve instead", hooksDir)
 	}
 	if err := c.requireHook(); err != nil {
-		return nil, err
+		return none, err
 	}
-	return edits.Append(networkFor(edits, req)), nil
+	network, note := networkFor(edits, req)
+	res := wiring.ShieldResult{Edits: edits.Append(network)}
+	if note != "" {
+		res.Notes = []string{note}
+	}
+	return res, nil
 }
 
 // Down implements wiring.Shield.
@@ -213,19 +224,20 @@ func translateVolumes(edits *wiring.Edits, volumes []string) error {
 }
 
 // networkFor replaces the network the shield chose, from its own uid, with
-// the one the server's facts call for, and says so when they differ.
-func networkFor(shieldEdits *wiring.Edits, req wiring.ShieldRequest) *wiring.Edits {
+// the one the server's facts call for, and says so in a note for the user
+// when they differ.
+func networkFor(shieldEdits *wiring.Edits, req wiring.ShieldRequest) (_ *wiring.Edits, note string) {
 	want := wiring.ShieldNetwork(req.ServerRootless, req.RootlessNetwork)
 	got := shieldEdits.Network
 	switch {
 	case want == nil && got != nil:
-		logrus.Warnf("shield asked for --network %s, but the podman server is rootful: using the server's default network", got)
+		note = fmt.Sprintf("WARNING: shield asked for --network %s, but the podman server is rootful: using the server's default network", got)
 		shieldEdits.Network = nil
 		shieldEdits.Hosts = nil
 	case want != nil && (got == nil || got.String() != want.Network.String()):
-		logrus.Warnf("shield asked for --network %s, but the rootless podman server uses %s: using %s", orNone(got), req.RootlessNetwork, want.Network)
+		note = fmt.Sprintf("WARNING: shield asked for --network %s, but the rootless podman server uses %s: using %s", orNone(got), req.RootlessNetwork, want.Network)
 	}
-	return want
+	return want, note
 }
 
 // requireHook fails closed when no hooks directory of the server holds

@@ -38,6 +38,9 @@ func TestPrepareTranslatesWhatTheShieldPrints(t *testing.T) {
 		rootlessNetwork string
 		wantNetwork     *wiring.Network
 		wantHosts       []string
+		// wantNote: the shield's own network choice was overridden, and
+		// the user is told so.
+		wantNote bool
 	}{
 		{name: "rootful host on a rootful server keeps the default network", mode: "rootful"},
 		{name: "rootless pasta host on a rootless pasta server", mode: "pasta", rootless: true, rootlessNetwork: "pasta",
@@ -46,22 +49,26 @@ func TestPrepareTranslatesWhatTheShieldPrints(t *testing.T) {
 		{name: "rootless slirp4netns host on a rootless slirp4netns server", mode: "slirp4netns", rootless: true, rootlessNetwork: "slirp4netns",
 			wantNetwork: &wiring.Network{Mode: "slirp4netns", Options: []string{"allow_host_loopback=true"}},
 			wantHosts:   []string{"host.containers.internal:10.0.2.2"}},
-		{name: "shield run rootless but a rootful server decides: default network", mode: "pasta"},
+		{name: "shield run rootless but a rootful server decides: default network", mode: "pasta", wantNote: true},
 		{name: "shield run rootful but a rootless slirp4netns server decides", mode: "rootful", rootless: true, rootlessNetwork: "slirp4netns",
 			wantNetwork: &wiring.Network{Mode: "slirp4netns", Options: []string{"allow_host_loopback=true"}},
-			wantHosts:   []string{"host.containers.internal:10.0.2.2"}},
+			wantHosts:   []string{"host.containers.internal:10.0.2.2"}, wantNote: true},
 		{name: "old podman asking for a per-container hooks dir is served by the global hook", mode: "hooks-dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sh, log := fakeShield(t)
 			t.Setenv("FAKE_SHIELD_MODE", tc.mode)
 			state := t.TempDir()
-			edits, err := sh.Prepare(context.Background(), wiring.ShieldRequest{
+			res, err := sh.Prepare(context.Background(), wiring.ShieldRequest{
 				Name: "box", StateDir: state, Profiles: []string{"dev-standard", "dev-python"},
 				LoopbackPorts: []int{4001, 4002}, ServerRootless: tc.rootless, RootlessNetwork: tc.rootlessNetwork,
 			})
 			if err != nil {
 				t.Fatalf("Prepare: %v", err)
+			}
+			edits := res.Edits
+			if got := len(res.Notes) == 1 && strings.Contains(res.Notes[0], "shield asked for --network"); got != tc.wantNote || len(res.Notes) > 1 {
+				t.Errorf("notes = %q, want a note about the overridden network: %v", res.Notes, tc.wantNote)
 			}
 			sd := filepath.Join(state, "shield", "containers", "box")
 			wantAnn := map[string]string{
@@ -131,7 +138,8 @@ func TestPrepareFailsClosedAndSaysWhy(t *testing.T) {
 			if tc.noHook {
 				sh.HooksDirs = []string{t.TempDir()}
 			}
-			edits, err := sh.Prepare(context.Background(), wiring.ShieldRequest{Name: "box", StateDir: t.TempDir()})
+			res, err := sh.Prepare(context.Background(), wiring.ShieldRequest{Name: "box", StateDir: t.TempDir()})
+			edits := res.Edits
 			var f *Failure
 			if !errors.As(err, &f) {
 				t.Fatalf("Prepare = %v, %v; want a *Failure", edits, err)

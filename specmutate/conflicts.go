@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/wiring"
 )
@@ -273,3 +274,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Is places a conflict in errdefs' invalid-argument category: the spec
+// was refused, and nothing was written.
+func (e *ConflictError) Is(target error) bool { return target == errdefs.ErrInvalidArgument }

@@ -42,7 +42,11 @@ func BenchmarkComposeWithIO(b *testing.B) {
 	for b.Loop() {
 		name := fmt.Sprintf("box%d", i)
 		i++
-		l, err := Compose(ctx, cfg, name, Request{Scope: "proj", NoShield: true}, ComposeOptions{Tokens: store})
+		in, err := Check(cfg, name, Request{Scope: "proj", NoShield: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l, err := Compose(ctx, in, ComposeOptions{Tokens: store})
 		if err != nil {
 			b.Fatal(err)
 		}

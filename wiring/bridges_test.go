@@ -118,7 +118,7 @@ func TestMaterializeBridgesWithoutTheProgram(t *testing.T) {
 		cfg := testConfig(t, wiring.ServicesSocket)
 		cfg.BridgeBinary = filepath.Join(t.TempDir(), "missing")
 		store := testStore(t, cfg)
-		if _, err := wiring.Compose(t.Context(), cfg, "web", wiring.Request{Scope: "proj", NoShield: true},
+		if _, err := compose(t.Context(), cfg, "web", wiring.Request{Scope: "proj", NoShield: true},
 			wiring.ComposeOptions{Tokens: store}); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("Compose = %v, want an error wrapping fs.ErrNotExist", err)
 		}

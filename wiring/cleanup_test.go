@@ -16,7 +16,7 @@ import (
 func launched(t *testing.T, cfg wiring.Config, store wiring.TokenStore, name string, req wiring.Request) *fakeShield {
 	t.Helper()
 	shield := &fakeShield{edits: &wiring.Edits{Annotations: map[string]string{"terok.shield.state": "x"}}}
-	l, err := wiring.Compose(context.Background(), cfg, name, req, wiring.ComposeOptions{Tokens: store, Shield: shield})
+	l, err := compose(context.Background(), cfg, name, req, wiring.ComposeOptions{Tokens: store, Shield: shield})
 	if err != nil {
 		t.Fatalf("Compose(%s) = %v", name, err)
 	}

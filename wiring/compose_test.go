@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	"github.com/sandwire/sandwire/wiring"
 )
 
@@ -204,7 +205,7 @@ func TestComposeWiresTheServices(t *testing.T) {
 			cfg := testConfig(t, tc.mode)
 			store := testStore(t, cfg)
 			const name = "web"
-			l, err := wiring.Compose(ctx, cfg, name, tc.req, wiring.ComposeOptions{Tokens: store})
+			l, err := compose(ctx, cfg, name, tc.req, wiring.ComposeOptions{Tokens: store})
 			if err != nil {
 				t.Fatalf("Compose = %v", err)
 			}
@@ -326,7 +327,7 @@ func assertMode(t *testing.T, p string, want os.FileMode) {
 
 func TestComposeWithoutAScopeNotesTheSkippedSubsystems(t *testing.T) {
 	cfg := testConfig(t, wiring.ServicesSocket)
-	l, err := wiring.Compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
+	l, err := compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
 	if err != nil {
 		t.Fatalf("Compose = %v", err)
 	}
@@ -353,7 +354,7 @@ func TestComposeUserNamespace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t, wiring.ServicesSocket)
 			store := testStore(t, cfg)
-			l, err := wiring.Compose(context.Background(), cfg, "web", wiring.Request{Scope: "proj", NoShield: true},
+			l, err := compose(context.Background(), cfg, "web", wiring.Request{Scope: "proj", NoShield: true},
 				wiring.ComposeOptions{Tokens: store, ServerRootless: tc.rootless})
 			if err != nil {
 				t.Fatalf("Compose = %v", err)
@@ -451,7 +452,7 @@ func TestComposeRefusesBeforeWritingAnything(t *testing.T) {
 				tc.mutate(&cfg)
 			}
 			store := testStore(t, cfg)
-			l, err := wiring.Compose(context.Background(), cfg, tc.cname, tc.req, tc.opts(store))
+			l, err := compose(context.Background(), cfg, tc.cname, tc.req, tc.opts(store))
 			if err == nil {
 				l.Commit()
 				t.Fatal("Compose succeeded, want an error")
@@ -470,7 +471,7 @@ func TestComposeRefusesBeforeWritingAnything(t *testing.T) {
 func TestComposeSocketPathErrorNamesTheRuntimeDir(t *testing.T) {
 	cfg := testConfig(t, wiring.ServicesSocket)
 	cfg.RuntimeDir = filepath.Join(cfg.RuntimeDir, strings.Repeat("r", 90))
-	_, err := wiring.Compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
+	_, err := compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
 	var spe *wiring.SocketPathError
 	if !errors.As(err, &spe) {
 		t.Fatalf("Compose = %v, want a *SocketPathError", err)
@@ -487,7 +488,7 @@ func TestComposeSocketPathErrorNamesTheRuntimeDir(t *testing.T) {
 func TestComposeInTCPModeDoesNotCheckSocketPaths(t *testing.T) {
 	cfg := testConfig(t, wiring.ServicesTCP)
 	cfg.RuntimeDir = filepath.Join(cfg.RuntimeDir, strings.Repeat("r", 120))
-	l, err := wiring.Compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
+	l, err := compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
 	if err != nil {
 		t.Fatalf("Compose = %v", err)
 	}
@@ -498,7 +499,7 @@ func TestComposeInTCPModeDoesNotCheckSocketPaths(t *testing.T) {
 func TestComposeShieldBypassLaunchesWithoutAShieldAndWarns(t *testing.T) {
 	cfg := testConfig(t, wiring.ServicesSocket)
 	cfg.ShieldBypass = true
-	l, err := wiring.Compose(context.Background(), cfg, "web", wiring.Request{}, wiring.ComposeOptions{})
+	l, err := compose(context.Background(), cfg, "web", wiring.Request{}, wiring.ComposeOptions{})
 	if err != nil {
 		t.Fatalf("Compose = %v", err)
 	}
@@ -526,7 +527,7 @@ func TestComposeHoldsTheNameUntilCommit(t *testing.T) {
 	cfg := testConfig(t, wiring.ServicesSocket)
 	store := testStore(t, cfg)
 	req := wiring.Request{Scope: "proj", NoShield: true}
-	first, err := wiring.Compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
+	first, err := compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
 	if err != nil {
 		t.Fatalf("first Compose = %v", err)
 	}
@@ -534,7 +535,7 @@ func TestComposeHoldsTheNameUntilCommit(t *testing.T) {
 	stateBefore, runtimeBefore := tree(t, cfg.StateDir), tree(t, cfg.RuntimeDir)
 	sshToken := first.Edits.Env["TEROK_SSH_SIGNER_TOKEN"]
 
-	second, err := wiring.Compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
+	second, err := compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
 	var busy *wiring.NameBusyError
 	if !errors.As(err, &busy) || busy.Name != "web" {
 		t.Fatalf("second Compose = %v, %v; want a *NameBusyError for web", second, err)
@@ -560,7 +561,7 @@ func TestComposeHoldsTheNameUntilCommit(t *testing.T) {
 	}
 
 	// Another name is not held.
-	other, err := wiring.Compose(ctx, cfg, "db", req, wiring.ComposeOptions{Tokens: store})
+	other, err := compose(ctx, cfg, "db", req, wiring.ComposeOptions{Tokens: store})
 	if err != nil {
 		t.Fatalf("Compose of another name = %v", err)
 	}
@@ -575,7 +576,7 @@ func TestComposeAfterCommitFindsTheEarlierState(t *testing.T) {
 	cfg := testConfig(t, wiring.ServicesSocket)
 	store := testStore(t, cfg)
 	req := wiring.Request{Scope: "proj", NoShield: true}
-	first, err := wiring.Compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
+	first, err := compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
 	if err != nil {
 		t.Fatalf("first Compose = %v", err)
 	}
@@ -583,13 +584,15 @@ func TestComposeAfterCommitFindsTheEarlierState(t *testing.T) {
 	sidecarBefore := readFile(t, first.SidecarPath)
 	stateBefore, runtimeBefore := tree(t, cfg.StateDir), tree(t, cfg.RuntimeDir)
 
-	second, err := wiring.Compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
+	second, err := compose(ctx, cfg, "web", req, wiring.ComposeOptions{Tokens: store})
 	var exists *wiring.StateExistsError
 	if !errors.As(err, &exists) || exists.Name != "web" {
 		t.Fatalf("second Compose = %v, %v; want a *StateExistsError for web", second, err)
 	}
-	if !strings.Contains(err.Error(), "sandwire cleanup web") {
-		t.Errorf("error %q does not say how to clean up", err)
+	// The library says what is in the way; the advice to clean up is the
+	// CLI's, which knows its verbs.
+	if !errdefs.IsAlreadyExists(err) || !strings.Contains(err.Error(), cfg.RunStateDir("web")) {
+		t.Errorf("error %q is not in the already-exists category naming the earlier state", err)
 	}
 	if got := readFile(t, first.SidecarPath); got != sidecarBefore {
 		t.Errorf("the refused launch changed the sidecar")
@@ -614,7 +617,7 @@ func TestComposeRefusesUnreadableEarlierState(t *testing.T) {
 	// earlier run state fail with ENOTDIR, which must not pass for "none".
 	cfg := testConfig(t, wiring.ServicesSocket)
 	writeFile(t, cfg.RunsDir(), "not a dir")
-	l, err := wiring.Compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
+	l, err := compose(context.Background(), cfg, "web", wiring.Request{NoShield: true}, wiring.ComposeOptions{})
 	if err == nil {
 		l.Commit()
 		t.Fatal("Compose succeeded over an unreadable runs dir")
@@ -651,7 +654,7 @@ func TestComposeRollback(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			l, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+			l, err := compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
 			if err != nil {
 				t.Fatalf("Compose = %v", err)
 			}
@@ -678,7 +681,7 @@ func TestComposeRollback(t *testing.T) {
 				t.Errorf("a second Rollback = %v, want nil", err)
 			}
 			// The name is free again.
-			again, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+			again, err := compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
 			if err != nil {
 				t.Fatalf("Compose after Rollback = %v", err)
 			}
@@ -698,7 +701,7 @@ func TestRollbackAfterCommitKeepsTheState(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t, wiring.ServicesSocket)
 	store := testStore(t, cfg)
-	l, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+	l, err := compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
 	if err != nil {
 		t.Fatalf("Compose = %v", err)
 	}
@@ -751,7 +754,7 @@ func TestComposeRefusesSymlinkedState(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			l, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+			l, err := compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
 			var se *wiring.StateExistsError
 			if !errors.As(err, &se) || se.Path != link {
 				t.Fatalf("Compose = %v, %v; want a *StateExistsError at %s", l, err, link)
@@ -810,7 +813,7 @@ func TestComposeMergesTheShieldEdits(t *testing.T) {
 			cfg := testConfig(t, tc.mode)
 			store := testStore(t, cfg)
 			shield := &fakeShield{edits: shieldEdits()}
-			l, err := wiring.Compose(ctx, cfg, "web", tc.req, wiring.ComposeOptions{
+			l, err := compose(ctx, cfg, "web", tc.req, wiring.ComposeOptions{
 				Tokens: store, Shield: shield, ServerRootless: tc.rootless, ServerRootlessNetwork: tc.network,
 			})
 			if err != nil {
@@ -878,7 +881,7 @@ func TestComposeRollsBackWhenALaterStepFails(t *testing.T) {
 			if _, err := store.Mint(ctx, "proj", "other", "proj", wiring.SSHProvider); err != nil {
 				t.Fatal(err)
 			}
-			l, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj"}, wiring.ComposeOptions{Tokens: store, Shield: tc.shield})
+			l, err := compose(ctx, cfg, "web", wiring.Request{Scope: "proj"}, wiring.ComposeOptions{Tokens: store, Shield: tc.shield})
 			if err == nil {
 				l.Commit()
 				t.Fatal("Compose succeeded, want an error")
@@ -902,7 +905,7 @@ func TestComposeRollsBackWhenALaterStepFails(t *testing.T) {
 			}
 			// The failed launch released the name.
 			ok := &fakeShield{edits: &wiring.Edits{}}
-			again, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj"}, wiring.ComposeOptions{Tokens: store, Shield: ok})
+			again, err := compose(ctx, cfg, "web", wiring.Request{Scope: "proj"}, wiring.ComposeOptions{Tokens: store, Shield: ok})
 			if err != nil {
 				t.Fatalf("Compose after the failure = %v", err)
 			}
@@ -979,7 +982,7 @@ func TestParentDirLinksLeadNowhere(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			l, err := wiring.Compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+			l, err := compose(ctx, cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
 			if err == nil {
 				l.Rollback(ctx)
 				t.Fatalf("Compose through a link at %s succeeded", link)

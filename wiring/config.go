@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/BurntSushi/toml"
+	"github.com/containerd/errdefs"
 )
 
 // ServicesMode is how host services reach the container: through unix
@@ -62,7 +63,7 @@ type Config struct {
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
-var ErrInvalidConfig = errors.New("invalid sandwire configuration")
+var ErrInvalidConfig = newSentinel(errdefs.ErrInvalidArgument, "invalid sandwire configuration")
 
 // LookupEnv reads one environment variable; os.LookupEnv is one.
 type LookupEnv func(key string) (string, bool)

@@ -1,11 +1,12 @@
 package wiring
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/containerd/errdefs"
 )
 
 // Mount is a bind mount the sandbox adds to a container.
@@ -101,7 +102,7 @@ type Edits struct {
 }
 
 // ErrInvalidEdits is wrapped by every error Validate returns.
-var ErrInvalidEdits = errors.New("invalid sandbox edits")
+var ErrInvalidEdits = newSentinel(errdefs.ErrInvalidArgument, "invalid sandbox edits")
 
 // Append merges other into e and returns e. Scalars from other win when
 // set; mounts are replaced by destination, env and annotations by key,

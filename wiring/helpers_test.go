@@ -76,6 +76,7 @@ func testStore(t *testing.T, cfg wiring.Config) *wiring.SQLiteStore {
 // records every call.
 type fakeShield struct {
 	edits   *wiring.Edits
+	notes   []string
 	err     error
 	downErr error
 
@@ -84,14 +85,14 @@ type fakeShield struct {
 	downs    [][2]string
 }
 
-func (f *fakeShield) Prepare(_ context.Context, req wiring.ShieldRequest) (*wiring.Edits, error) {
+func (f *fakeShield) Prepare(_ context.Context, req wiring.ShieldRequest) (wiring.ShieldResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.prepared = append(f.prepared, req)
 	if f.err != nil {
-		return nil, f.err
+		return wiring.ShieldResult{}, f.err
 	}
-	return f.edits, nil
+	return wiring.ShieldResult{Edits: f.edits, Notes: f.notes}, nil
 }
 
 func (f *fakeShield) Down(_ context.Context, name, containerID string) error {
@@ -160,3 +161,12 @@ func readFile(t *testing.T, p string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// compose is a launch's two steps, Check then Compose, as launch runs them.
+func compose(ctx context.Context, cfg wiring.Config, name string, req wiring.Request, opts wiring.ComposeOptions) (*wiring.Launch, error) {
+	in, err := wiring.Check(cfg, name, req)
+	if err != nil {
+		return nil, err
+	}
+	return wiring.Compose(ctx, in, opts)
+}

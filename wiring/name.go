@@ -1,9 +1,10 @@
 package wiring
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
+
+	"github.com/containerd/errdefs"
 )
 
 // MaxNameLen bounds a container name so that "<name>.json", the sidecar's
@@ -16,7 +17,7 @@ const MaxNameLen = 250
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // ErrInvalidName is wrapped by every error ValidateName returns.
-var ErrInvalidName = errors.New("invalid container name")
+var ErrInvalidName = newSentinel(errdefs.ErrInvalidArgument, "invalid container name")
 
 // ValidateName checks that name is a container name podman accepts and a
 // single path component the sandbox can key host state by. It runs before

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"syscall"
+
+	"github.com/containerd/errdefs"
 )
 
 // Plan is which subsystems one launch wires. It is persisted as the run
@@ -49,7 +51,7 @@ type Request struct {
 var scopeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // ErrInvalidScope is wrapped when a scope name is unsafe.
-var ErrInvalidScope = errors.New("invalid scope")
+var ErrInvalidScope = newSentinel(errdefs.ErrInvalidArgument, "invalid scope")
 
 // ResolvePlan turns a request into a plan. Gate, broker and SSH need a
 // scope: without one they are skipped, and for each of gate and broker that

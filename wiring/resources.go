@@ -37,7 +37,7 @@ type SocketPathError struct {
 }
 
 func (e *SocketPathError) Error() string {
-	return fmt.Sprintf("unix socket path too long (%d bytes; at most %d): %s: use a shorter container name or set a shorter runtime dir (%s)",
+	return fmt.Sprintf("unix socket path too long (%d bytes; at most %d): %s: the container name or the runtime dir (%s) must be shorter",
 		e.Bytes, MaxSocketPath, e.Path, EnvRuntimeDir)
 }
 

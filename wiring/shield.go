@@ -2,7 +2,9 @@ package wiring
 
 import (
 	"context"
-	"errors"
+	"fmt"
+
+	"github.com/containerd/errdefs"
 )
 
 // ShieldRequest is what the egress firewall needs to prepare a container.
@@ -53,12 +55,21 @@ func ShieldNetwork(serverRootless bool, rootlessNetwork string) *Edits {
 	}
 }
 
+// ShieldResult is the shield's contribution to one launch.
+type ShieldResult struct {
+	// Edits is what the firewall adds to the container's spec.
+	Edits *Edits
+	// Notes are messages for the user, such as a network the shield asked
+	// for and was not given.
+	Notes []string
+}
+
 // Shield is the egress firewall's side of a launch: it prepares the
 // firewall for one container and says what that adds to its spec, and it
 // tears the firewall down again.
 type Shield interface {
 	// Prepare readies the firewall and returns its contribution.
-	Prepare(ctx context.Context, req ShieldRequest) (*Edits, error)
+	Prepare(ctx context.Context, req ShieldRequest) (ShieldResult, error)
 	// Down tears the firewall of a container down; a container that no
 	// longer exists is not an error.
 	Down(ctx context.Context, name, containerID string) error
@@ -66,5 +77,18 @@ type Shield interface {
 
 // ErrShieldUnavailable is returned when the shield is on but no shield is
 // configured to prepare it. The launch fails closed: nothing is written.
-var ErrShieldUnavailable = errors.New("the egress firewall (shield) is on but sandwire cannot prepare it here " +
-	"(no shield is configured); nothing was launched. Pass --no-shield to launch without the firewall")
+var ErrShieldUnavailable = newSentinel(errdefs.ErrUnavailable,
+	"the egress firewall (shield) is on but no shield is configured to prepare it; nothing was launched")
+
+// ShieldError reports that the shield could not prepare a container's
+// firewall. The launch failed closed: nothing of it is left.
+type ShieldError struct {
+	Name string
+	Err  error
+}
+
+func (e *ShieldError) Error() string {
+	return fmt.Sprintf("the egress firewall (shield) could not be prepared for %q, so nothing was launched: %v", e.Name, e.Err)
+}
+
+func (e *ShieldError) Unwrap() error { return e.Err }

@@ -65,7 +65,7 @@ func TestSweep(t *testing.T) {
 	for _, name := range []string{"live", "stray"} {
 		launched(t, cfg, store, name, wiring.Request{Scope: "proj"})
 	}
-	held, err := wiring.Compose(ctx, cfg, "held", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+	held, err := compose(ctx, cfg, "held", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
 	if err != nil {
 		t.Fatalf("Compose(held) = %v", err)
 	}

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	"github.com/sandwire/sandwire/launch"
-	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/podmanflags"
-	"github.com/sandwire/sandwire/specmutate"
-	"github.com/sandwire/sandwire/wiring"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
 
@@ -29,7 +24,16 @@ refused. The container ID is printed to stdout.`,
   sandwire create --no-shield mybox -- busybox`,
 		Args: launchArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, _, _, err := g.launch(cmd.Context(), args[0], w.request(), args[1:], podmanflags.Create)
+			parsed, err := gates(args[0], args[1:], podmanflags.Create)
+			if err != nil {
+				return err
+			}
+			sb, err := g.sandbox()
+			if err != nil {
+				return err
+			}
+			defer sb.Close()
+			res, err := sb.Create(cmd.Context(), args[0], parsed.Spec, w.request())
 			if err != nil {
 				return err
 			}
@@ -57,54 +61,18 @@ func launchArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// gates parses the passthrough as podman does and runs both rejection
-// gates on it: the flag policy on the raw arguments and the ownership
-// check on the parsed spec. Every conflict of both is reported at once,
-// before anything is written.
+// gates parses the passthrough as podman does and runs gate 1, the flag
+// policy, on the raw arguments. Gate 2, on the parsed spec, runs in the
+// library; when gate 1 refuses, gate 2 runs here too, so that every
+// refusal of both is reported at once, before anything is written.
 func gates(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, error) {
 	gate1 := podmanflags.CheckPolicy(passthrough)
 	parsed, err := podmanflags.Parse(passthrough, mode)
 	if err != nil {
 		return nil, usageErr(errors.Join(gate1, err))
 	}
-	if gate2 := specmutate.Conflicts(parsed.Spec, &wiring.Edits{Name: name}); gate1 != nil || gate2 != nil {
-		return nil, usageErr(errors.Join(gate1, gate2))
+	if gate1 != nil {
+		return nil, usageErr(errors.Join(gate1, launch.CheckSpec(name, parsed.Spec)))
 	}
 	return parsed, nil
-}
-
-// launch runs both gates on the passthrough, parses it into a spec, and
-// creates the wired container. Nothing is written before both gates pass.
-func (g *globals) launch(ctx context.Context, name string, req wiring.Request, passthrough []string, mode podmanflags.Mode) (*launch.Result, *podmanflags.Parsed, *podmanapi.Client, error) {
-	if err := wiring.ValidateName(name); err != nil {
-		return nil, nil, nil, err
-	}
-	parsed, err := gates(name, passthrough, mode)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cfg, err := loadConfig()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	client, err := g.connect(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	sh, err := newShield(cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	res, err := launch.Create(ctx, client, name, parsed.Spec, launch.Options{
-		Config: cfg, Request: req, Shield: sh,
-		Notes: func(n string) { fmt.Fprintln(g.stderr, n) },
-	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, warn := range res.Warnings {
-		logrus.Warn(warn)
-	}
-	logrus.Debugf("created %q (%s): plan %+v", name, res.ID, res.Plan)
-	return res, parsed, client, nil
 }

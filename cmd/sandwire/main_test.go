@@ -41,7 +41,14 @@ func TestExitCodes(t *testing.T) {
 			}
 			t.Setenv("SANDWIRE_CONFIG", config)
 			t.Setenv("TEROK_SANDBOX_STATE_DIR", filepath.Join(root, "state"))
-			t.Setenv("TEROK_SANDBOX_RUNTIME_DIR", filepath.Join(root, "run"))
+			// A short runtime dir: t.TempDir() is named after the test,
+			// and the socket paths under it must fit sun_path.
+			run, err := os.MkdirTemp("", "sw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(run) })
+			t.Setenv("TEROK_SANDBOX_RUNTIME_DIR", run)
 			t.Setenv("TEROK_VAULT_DIR", filepath.Join(root, "vault"))
 			var stdout, stderr bytes.Buffer
 			code := Main(tc.args, strings.NewReader(""), &stdout, &stderr)

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/containers/podman/v5/pkg/specgen"
-	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanflags"
-	"github.com/sandwire/sandwire/specmutate"
-	"github.com/sandwire/sandwire/wiring"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
@@ -78,10 +75,7 @@ func prepareArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func (g *globals) prepare(ctx context.Context, name string, req wiring.Request, format string, passthrough []string) error {
-	if err := wiring.ValidateName(name); err != nil {
-		return err
-	}
+func (g *globals) prepare(ctx context.Context, name string, req launch.Request, format string, passthrough []string) error {
 	var spec *specgen.SpecGenerator
 	switch format {
 	case formatFlags, formatJSON:
@@ -100,66 +94,36 @@ func (g *globals) prepare(ctx context.Context, name string, req wiring.Request, 
 	default:
 		return usageErr(fmt.Errorf("--format must be %q, %q or %q, got %q", formatFlags, formatJSON, formatSpec, format))
 	}
-	cfg, err := loadConfig()
+	sb, err := g.sandbox()
 	if err != nil {
 		return err
 	}
-	local, err := podmanapi.ReadLocalConfig()
+	defer sb.Close()
+	p, err := sb.Prepare(ctx, name, req, spec)
 	if err != nil {
 		return err
 	}
-	rootless, rootlessNet := os.Geteuid() != 0, local.RootlessNetwork
-	if g.explicitServer() {
-		client, err := g.connect(ctx)
-		if err != nil {
-			return err
-		}
-		if err := client.RequireLocal("prepare"); err != nil {
-			return err
-		}
-		rootless, rootlessNet = client.Facts().Rootless, client.Facts().RootlessNetwork
-	}
-	sh, err := newShield(cfg)
+	logrus.Debugf("prepared %q: plan %+v", name, p.Plan)
+	out, err := render(p, format)
 	if err != nil {
 		return err
 	}
-	store := wiring.NewSQLiteStore(cfg.DBPath())
-	defer store.Close()
-	l, err := wiring.Compose(ctx, cfg, name, req, wiring.ComposeOptions{
-		Tokens: store, Shield: sh, ServerRootless: rootless, ServerRootlessNetwork: rootlessNet,
-	})
-	if err != nil {
-		return err
-	}
-	out, err := render(l.Edits, format, spec)
-	if err != nil {
-		return errors.Join(err, l.Rollback(context.WithoutCancel(ctx)))
-	}
-	l.Commit()
-	for _, n := range l.Notes {
-		fmt.Fprintln(g.stderr, n)
-	}
-	logrus.Debugf("prepared %q: plan %+v", name, l.Plan)
 	fmt.Fprintln(g.stdout, out)
 	return nil
 }
 
-// render prints the edits in one format. The flags and the spec are two
-// renderings of the same edits, so they cannot disagree.
-func render(edits *wiring.Edits, format string, spec *specgen.SpecGenerator) (string, error) {
+// render prints what prepare laid down in one format. The flags and the
+// spec are two renderings of the same edits, so they cannot disagree.
+func render(p *launch.Prepared, format string) (string, error) {
 	switch format {
 	case formatJSON:
-		out, err := json.Marshal(edits.Flags())
+		out, err := json.Marshal(p.Flags())
 		return string(out), err
 	case formatSpec:
-		wired := *spec
-		if err := specmutate.Apply(&wired, edits); err != nil {
-			return "", err
-		}
-		out, err := json.MarshalIndent(&wired, "", "  ")
+		out, err := json.MarshalIndent(p.Spec, "", "  ")
 		return string(out), err
 	}
-	return wiring.ShellQuote(edits.Flags()), nil
+	return p.ShellFlags(), nil
 }
 
 // exactArgs is cobra.ExactArgs with a usage error naming what is expected.

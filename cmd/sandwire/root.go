@@ -9,9 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/sandwire/sandwire/podmanapi"
-	"github.com/sandwire/sandwire/shield"
-	"github.com/sandwire/sandwire/wiring"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
@@ -57,7 +55,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &exit) && exit.err == nil {
 		return exit.code
 	}
-	fmt.Fprintln(stderr, "Error:", wiring.Redact(err.Error()))
+	fmt.Fprintln(stderr, "Error:", launch.Redact(err.Error()+advice(err)))
 	return exitCode(cmd, err)
 }
 
@@ -105,39 +103,19 @@ func (f redactingFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []byte(wiring.Redact(string(out))), nil
+	return []byte(launch.Redact(string(out))), nil
 }
 
-// connect reaches the podman service the global flags name.
-func (g *globals) connect(ctx context.Context) (*podmanapi.Client, error) {
-	return podmanapi.Connect(ctx, podmanapi.Options{URL: g.url, Connection: g.connection, Identity: g.identity})
-}
-
-// explicitServer reports whether the user named a podman service.
-func (g *globals) explicitServer() bool {
-	if g.url != "" || g.connection != "" {
-		return true
-	}
-	for _, env := range []string{"CONTAINER_HOST", "CONTAINER_CONNECTION"} {
-		if v, ok := os.LookupEnv(env); ok && v != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// newShield is the egress firewall adapter for cfg: the shield command,
-// checked against the hooks directories of the local podman.
-func newShield(cfg wiring.Config) (wiring.Shield, error) {
-	local, err := podmanapi.ReadLocalConfig()
+// sandbox builds the library value every verb runs on: the configuration,
+// the podman service the global flags name, and the user's notes on stderr.
+func (g *globals) sandbox() (*launch.Sandbox, error) {
+	cfg, err := launch.LoadConfig()
 	if err != nil {
 		return nil, err
 	}
-	return shield.Command{Path: cfg.ShieldCommand, HooksDirs: local.HooksDirs}, nil
-}
-
-func loadConfig() (wiring.Config, error) {
-	return wiring.LoadConfig(os.Geteuid(), os.LookupEnv)
+	return launch.New(cfg,
+		launch.WithConnection(launch.Connection{URL: g.url, Connection: g.connection, Identity: g.identity}),
+		launch.WithNotes(launch.NotesTo(g.stderr)))
 }
 
 // usageError marks a misuse of the command line.

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanflags"
-	"github.com/sandwire/sandwire/wiring"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
 
@@ -36,63 +33,32 @@ before the container ran.`,
 	return cmd
 }
 
-func (g *globals) run(ctx context.Context, name string, req wiring.Request, passthrough []string) error {
-	res, parsed, client, err := g.launch(ctx, name, req, passthrough, podmanflags.Run)
+func (g *globals) run(ctx context.Context, name string, req launch.Request, passthrough []string) error {
+	parsed, err := gates(name, passthrough, podmanflags.Run)
 	if err != nil {
 		return err
 	}
-	if parsed.Run.Detach {
-		if err := client.Start(ctx, res.ID); err != nil {
-			return g.discard(name, res.ID, client, err)
-		}
+	sb, err := g.sandbox()
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	opts := &launch.RunOptions{
+		Detach: parsed.Run.Detach, Remove: parsed.Options.Rm, DetachKeys: parsed.Run.DetachKeys,
+		Stdout: g.stdout, Stderr: g.stderr,
+	}
+	if parsed.Options.Interactive {
+		opts.Stdin = g.stdin
+	}
+	res, err := sb.Run(ctx, name, parsed.Spec, req, opts)
+	switch {
+	case err != nil:
+		return err
+	case parsed.Run.Detach:
 		fmt.Fprintln(g.stdout, res.ID)
 		return nil
-	}
-	streams := podmanapi.Streams{Stdout: g.stdout, Stderr: g.stderr, DetachKeys: parsed.Run.DetachKeys}
-	if parsed.Options.Interactive {
-		streams.Stdin = g.stdin
-	}
-	code, err := client.StartAttached(ctx, res.ID, streams)
-	if errors.Is(err, podmanapi.ErrDetached) {
+	case res.Detached:
 		return nil
 	}
-	if err != nil {
-		return g.discard(name, res.ID, client, err)
-	}
-	if parsed.Options.Rm {
-		if err := g.removeWired(context.WithoutCancel(ctx), name, res.ID, client); err != nil {
-			logrus.Errorf("removing %q after it exited: %v", name, err)
-		}
-	}
-	return &exitError{code: code}
-}
-
-// discard removes a container that was created but could not be run,
-// with its sandbox state, so a failed run leaves nothing behind.
-func (g *globals) discard(name, id string, client *podmanapi.Client, cause error) error {
-	if err := g.removeWired(context.Background(), name, id, client); err != nil {
-		return errors.Join(cause, err)
-	}
-	return cause
-}
-
-// removeWired force-removes the container (when a client is at hand) and
-// cleans up its sandbox state.
-func (g *globals) removeWired(ctx context.Context, name, id string, client *podmanapi.Client) error {
-	var errs []error
-	if client != nil {
-		if err := client.Remove(ctx, id, true); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	cfg, err := loadConfig()
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	store := wiring.NewSQLiteStore(cfg.DBPath())
-	defer store.Close()
-	if _, err := wiring.Cleanup(ctx, cfg, name, wiring.CleanupOptions{Tokens: store}); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return &exitError{code: res.ExitCode}
 }

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sandwire/sandwire/wiring"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/spf13/cobra"
 )
 
@@ -27,21 +27,12 @@ When the podman service cannot be reached nothing is removed.`,
 			if grace <= 0 {
 				return usageErr(fmt.Errorf("--grace must be positive, got %s", grace))
 			}
-			cfg, err := loadConfig()
+			sb, err := g.sandbox()
 			if err != nil {
 				return err
 			}
-			client, err := g.connect(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("nothing was swept: without the podman service, live and stray state cannot be told apart: %w", err)
-			}
-			names, err := client.Names(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("nothing was swept: %w", err)
-			}
-			store := wiring.NewSQLiteStore(cfg.DBPath())
-			defer store.Close()
-			rep, err := wiring.Sweep(cmd.Context(), cfg, nameSet(names), wiring.SweepOptions{Grace: grace, Tokens: store})
+			defer sb.Close()
+			rep, err := sb.Sweep(cmd.Context(), grace)
 			for _, n := range rep.Swept {
 				fmt.Fprintln(g.stdout, n)
 			}
@@ -54,14 +45,14 @@ When the podman service cannot be reached nothing is removed.`,
 			return err
 		},
 	}
-	cmd.Flags().DurationVar(&grace, "grace", wiring.DefaultSweepGrace, "minimum age of stray state to remove")
+	cmd.Flags().DurationVar(&grace, "grace", launch.DefaultSweepGrace, "minimum age of stray state to remove")
 	return cmd
 }
 
 // lsEntry is one row of `sandwire ls`.
 type lsEntry struct {
 	Name      string       `json:"name"`
-	Plan      *wiring.Plan `json:"plan"`
+	Plan      *launch.Plan `json:"plan"`
 	Container string       `json:"container"`
 	State     string       `json:"state"`
 }
@@ -77,23 +68,18 @@ func newLsCommand(g *globals) *cobra.Command {
 			if format != "table" && format != "json" {
 				return usageErr(fmt.Errorf("--format must be \"table\" or \"json\", got %q", format))
 			}
-			cfg, err := loadConfig()
+			sb, err := g.sandbox()
 			if err != nil {
 				return err
 			}
-			states, err := wiring.ListStates(cfg)
+			defer sb.Close()
+			entries, err := sb.List(cmd.Context())
 			if err != nil {
 				return err
 			}
-			var live map[string]bool
-			if client, err := g.connect(cmd.Context()); err == nil {
-				if names, err := client.Names(cmd.Context()); err == nil {
-					live = nameSet(names)
-				}
-			}
-			rows := make([]lsEntry, 0, len(states))
-			for _, s := range states {
-				rows = append(rows, lsEntry{Name: s.Name, Plan: s.Plan, Container: containerColumn(live, s.Name), State: stateColumn(s)})
+			rows := make([]lsEntry, 0, len(entries))
+			for _, e := range entries {
+				rows = append(rows, lsEntry{Name: e.Name, Plan: e.Plan, Container: string(e.Container), State: stateColumn(e.State)})
 			}
 			if format == "json" {
 				enc := json.NewEncoder(g.stdout)
@@ -120,18 +106,7 @@ func newLsCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-func containerColumn(live map[string]bool, name string) string {
-	switch {
-	case live == nil:
-		return "unknown"
-	case live[name]:
-		return "exists"
-	default:
-		return "missing"
-	}
-}
-
-func stateColumn(s wiring.State) string {
+func stateColumn(s launch.State) string {
 	if s.Complete() {
 		return "complete"
 	}
@@ -152,12 +127,4 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
-}
-
-func nameSet(names []string) map[string]bool {
-	set := make(map[string]bool, len(names))
-	for _, n := range names {
-		set[strings.TrimPrefix(n, "/")] = true
-	}
-	return set
 }

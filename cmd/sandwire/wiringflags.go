@@ -2,10 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
-	"github.com/sandwire/sandwire/podmanapi"
-	"github.com/sandwire/sandwire/specmutate"
-	"github.com/sandwire/sandwire/wiring"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -27,8 +26,8 @@ func (w *wiringFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&w.profiles, "profiles", nil, "egress firewall profiles (default from the configuration)")
 }
 
-func (w *wiringFlags) request() wiring.Request {
-	return wiring.Request{Scope: w.scope, NoShield: w.noShield, NoGate: w.noGate, NoBroker: w.noBroker, Profiles: w.profiles}
+func (w *wiringFlags) request() launch.Request {
+	return launch.Request{Scope: w.scope, NoShield: w.noShield, NoGate: w.noGate, NoBroker: w.noBroker, Profiles: w.profiles}
 }
 
 // exitCode maps an error to the verb's exit code: 2 for usage errors and
@@ -46,15 +45,31 @@ func exitCode(cmd *cobra.Command, err error) int {
 	return exitFailure
 }
 
+// isUsage reports a misuse or a refusal: the CLI's own usage errors, and
+// the library's invalid-argument and remote-server categories.
 func isUsage(err error) bool {
+	var usage *usageError
+	return errors.As(err, &usage) || errors.Is(err, launch.ErrInvalidArgument) || errors.Is(err, launch.ErrRemoteServer)
+}
+
+// advice is what the CLI adds to a library error: the verbs and flags
+// that get a person past it, which the library does not know.
+func advice(err error) string {
 	var (
-		usage    *usageError
-		conflict *specmutate.ConflictError
-		sockPath *wiring.SocketPathError
-		remote   *podmanapi.RemoteHostError
+		exists      *launch.StateExistsError
+		kept        *launch.TokensKeptError
+		shieldErr   *launch.ShieldError
+		unreachable *launch.UnreachableError
 	)
-	return errors.As(err, &usage) || errors.As(err, &conflict) || errors.As(err, &sockPath) ||
-		errors.As(err, &remote) ||
-		errors.Is(err, wiring.ErrInvalidName) || errors.Is(err, wiring.ErrInvalidScope) ||
-		errors.Is(err, wiring.ErrInvalidConfig)
+	switch {
+	case errors.As(err, &kept):
+		return fmt.Sprintf("; run 'sandwire cleanup %s' once the token store is available", kept.Name)
+	case errors.As(err, &exists):
+		return fmt.Sprintf("; remove the container and run 'sandwire cleanup %s' first", exists.Name)
+	case errors.As(err, &shieldErr), errors.Is(err, launch.ErrShieldUnavailable):
+		return "; --no-shield launches without the firewall"
+	case errors.As(err, &unreachable):
+		return "; is it running? Start it with 'podman system service', or choose another with --url, --connection or CONTAINER_HOST"
+	}
+	return ""
 }

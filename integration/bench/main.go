@@ -89,7 +89,7 @@ func main() {
 type bench struct {
 	client   *podmanapi.Client
 	cfg      wiring.Config
-	store    *wiring.SQLiteStore
+	sb       *launch.Sandbox
 	url      string
 	image    string
 	sandwire string
@@ -127,8 +127,12 @@ func run(o options) error {
 	cfg := wiring.DefaultConfig(0, func(string) (string, bool) { return "", false })
 	cfg.StateDir, cfg.RuntimeDir, cfg.VaultDir = filepath.Join(work, "state"), filepath.Join(work, "run"), filepath.Join(work, "vault")
 	cfg.BridgeBinary = filepath.Join(filepath.Dir(sandwire), wiring.BridgeBinaryName)
-	b := &bench{client: client, cfg: cfg, store: wiring.NewSQLiteStore(cfg.DBPath()), url: o.url, image: o.image, sandwire: sandwire}
-	defer b.store.Close()
+	sb, err := launch.New(cfg, launch.WithServer(client), launch.WithNotes(nil))
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	b := &bench{client: client, cfg: cfg, sb: sb, url: o.url, image: o.image, sandwire: sandwire}
 
 	paths := []struct {
 		name string
@@ -216,7 +220,7 @@ func (b *bench) measure(ctx context.Context, fn func(context.Context, string) er
 		*into = time.Since(start)
 	}
 	rmErr := b.client.Remove(ctx, name, true)
-	if _, cErr := wiring.Cleanup(ctx, b.cfg, name, wiring.CleanupOptions{Tokens: b.store}); cErr != nil && err == nil {
+	if _, cErr := b.sb.Cleanup(ctx, name); cErr != nil && err == nil {
 		err = cErr
 	}
 	if err == nil {
@@ -244,9 +248,7 @@ func (b *bench) bare(ctx context.Context, name string) error {
 
 // wired is sandwire's path.
 func (b *bench) wired(ctx context.Context, name string) error {
-	res, err := launch.Create(ctx, b.client, name, b.spec(), launch.Options{
-		Config: b.cfg, Request: wiring.Request{Scope: "bench", NoShield: true}, Tokens: b.store,
-	})
+	res, err := b.sb.Create(ctx, name, b.spec(), launch.Request{Scope: "bench", NoShield: true})
 	if err != nil {
 		return err
 	}
@@ -255,18 +257,16 @@ func (b *bench) wired(ctx context.Context, name string) error {
 
 // exec is the old tool's path: the wiring as flags, `podman run -d` exec'd.
 func (b *bench) exec(ctx context.Context, name string) error {
-	l, err := wiring.Compose(ctx, b.cfg, name, wiring.Request{Scope: "bench", NoShield: true},
-		wiring.ComposeOptions{Tokens: b.store, ServerRootless: b.client.Facts().Rootless})
+	p, err := b.sb.Prepare(ctx, name, launch.Request{Scope: "bench", NoShield: true}, nil)
 	if err != nil {
 		return err
 	}
-	args := append([]string{"--remote", "--url", b.url, "run", "-d"}, l.Edits.Flags()...)
+	args := append([]string{"--remote", "--url", b.url, "run", "-d"}, p.Flags()...)
 	args = append(args, b.image, "true")
-	out, err := exec.CommandContext(ctx, podmantest.Binary(), args...).CombinedOutput()
-	if err != nil {
-		return errors.Join(fmt.Errorf("podman run: %w: %s", err, out), l.Rollback(ctx))
+	if out, err := exec.CommandContext(ctx, podmantest.Binary(), args...).CombinedOutput(); err != nil {
+		_, cleanupErr := b.sb.Cleanup(context.WithoutCancel(ctx), name)
+		return errors.Join(fmt.Errorf("podman run: %w: %s", err, out), cleanupErr)
 	}
-	l.Commit()
 	return nil
 }
 
@@ -279,7 +279,7 @@ func (b *bench) cliRSS(ctx context.Context) (int64, error) {
 	out, err := cmd.CombinedOutput()
 	defer func() {
 		b.client.Remove(ctx, name, true)
-		wiring.Cleanup(ctx, b.cfg, name, wiring.CleanupOptions{Tokens: b.store})
+		b.sb.Cleanup(ctx, name)
 	}()
 	if err != nil {
 		return 0, fmt.Errorf("sandwire create: %w: %s", err, out)

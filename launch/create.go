@@ -1,0 +1,164 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/specmutate"
+	"github.com/sandwire/sandwire/wiring"
+	"github.com/sirupsen/logrus"
+)
+
+// Container is a created, wired container.
+type Container struct {
+	ID   string
+	Name string
+	// Plan is what was wired; Edits what the sandbox added to the spec.
+	Plan  Plan
+	Edits *Edits
+}
+
+// CheckSpec is gate 2: it reports, in one *specmutate.ConflictError,
+// every place where spec touches what the sandbox owns for a container
+// called name. Every verb that takes a spec runs it before anything is
+// minted or written; a front end with checks of its own (the CLI's flag
+// policy) calls it to report all refusals at once.
+func CheckSpec(name string, spec *specgen.SpecGenerator) error {
+	if spec == nil {
+		return fmt.Errorf("%w: the container spec is nil", ErrInvalidArgument)
+	}
+	return specmutate.Conflicts(spec, &wiring.Edits{Name: name})
+}
+
+// Create wires spec as container name and creates it on the podman
+// service. The spec is the caller's and is left as it was; it must not
+// touch what the sandbox owns (CheckSpec). The name, the request and the
+// spec are checked once, before anything is minted or written. On success
+// the container exists and its sandbox state is kept; on failure nothing
+// of this launch is left: tokens revoked, state removed, and a container
+// whose create answer was lost removed too.
+func (s *Sandbox) Create(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request) (*Container, error) {
+	srv, in, err := s.check(ctx, name, spec, req)
+	if err != nil {
+		return nil, err
+	}
+	l, id, err := s.create(ctx, srv, in, spec)
+	if err != nil {
+		return nil, err
+	}
+	l.Commit()
+	return &Container{ID: id, Name: name, Plan: l.Plan, Edits: l.Edits}, nil
+}
+
+// check is the launch's one validation boundary: the name, configuration
+// and plan (wiring.Check), gate 2 on the spec, and whether the server can
+// see this machine's paths. It writes nothing.
+func (s *Sandbox) check(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request) (Server, *wiring.Intent, error) {
+	in, err := wiring.Check(s.cfg, name, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckSpec(name, spec); err != nil {
+		return nil, nil, err
+	}
+	srv, err := s.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := srv.RequireLocal("wiring a container into the sandbox"); err != nil {
+		return nil, nil, err
+	}
+	return srv, in, nil
+}
+
+// compose lays down the launch's host state for a server with facts, and
+// passes the launch's notes on to the user.
+func (s *Sandbox) compose(ctx context.Context, in *wiring.Intent, facts podmanapi.Facts) (*wiring.Launch, error) {
+	opts := wiring.ComposeOptions{Tokens: s.tokens, ServerRootless: facts.Rootless, ServerRootlessNetwork: facts.RootlessNetwork}
+	if in.Plan().Shield {
+		sh, err := s.firewall()
+		if err != nil {
+			return nil, err
+		}
+		opts.Shield = sh
+	}
+	l, err := wiring.Compose(ctx, in, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.note(l.Notes...)
+	return l, nil
+}
+
+// create composes the launch, applies its edits to a copy of spec and
+// creates the container. On failure everything the launch made is undone;
+// on success the caller commits or, if it cannot use the container,
+// discards it.
+func (s *Sandbox) create(ctx context.Context, srv Server, in *wiring.Intent, spec *specgen.SpecGenerator) (*wiring.Launch, string, error) {
+	l, err := s.compose(ctx, in, srv.Facts())
+	if err != nil {
+		return nil, "", err
+	}
+	rollback := func(cause error) error {
+		return errors.Join(cause, l.Rollback(context.WithoutCancel(ctx)))
+	}
+	// A copy, so that a failure leaves the caller's spec as it was.
+	wired := *spec
+	if err := specmutate.Apply(&wired, l.Edits); err != nil {
+		return nil, "", rollback(err)
+	}
+	started := time.Now()
+	created, err := srv.Create(ctx, &wired)
+	if err != nil {
+		err = fmt.Errorf("creating container %q: %w", l.Name, err)
+		return nil, "", rollback(errors.Join(err, removeHalfMade(ctx, srv, l.Name, l.SidecarPath, started, err)))
+	}
+	s.note(created.Warnings...)
+	logrus.Debugf("created %q (%s): plan %+v", l.Name, created.ID, l.Plan)
+	return l, created.ID, nil
+}
+
+// removeHalfMade removes the container this launch may have made when the
+// create's outcome is unknown (the answer was lost or interrupted): a
+// container of that name, carrying this launch's sidecar annotation and
+// made since the launch began, is ours, and would otherwise point at the
+// state the rollback removes.
+func removeHalfMade(ctx context.Context, srv Server, name, sidecar string, since time.Time, cause error) error {
+	var unreachable *podmanapi.UnreachableError
+	var interrupted *podmanapi.InterruptedError
+	if !errors.As(cause, &unreachable) && !errors.As(cause, &interrupted) {
+		return nil // the server answered: it made nothing
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	data, err := inspect(ctx, srv, name)
+	switch {
+	case err != nil:
+		return fmt.Errorf("container %q may have been made and could not be checked; remove it with 'podman rm -f %s' if it exists: %w", name, name, err)
+	case data == nil:
+		return nil
+	case data.Config == nil || data.Config.Annotations[wiring.SidecarAnnotation] != sidecar || data.Created.Before(since.Add(-time.Second)):
+		return nil // someone else's container of that name
+	}
+	if err := srv.Remove(ctx, data.ID, true); err != nil {
+		return fmt.Errorf("removing the half-made container %q: %w", name, err)
+	}
+	logrus.Debugf("removed the half-made container %q after the create's answer was lost", name)
+	return nil
+}
+
+// inspect returns the server's view of a container, or nil when the
+// server has no container of that name.
+func inspect(ctx context.Context, srv Server, nameOrID string) (*define.InspectContainerData, error) {
+	data, err := srv.Inspect(ctx, nameOrID)
+	var gone *podmanapi.NoSuchContainerError
+	if errors.As(err, &gone) {
+		return nil, nil
+	}
+	return data, err
+}

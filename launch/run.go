@@ -1,0 +1,94 @@
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/sandwire/sandwire/podmanapi"
+)
+
+// RunOptions are how Run runs a container; nil means attached to no
+// stream, waiting for the exit, and keeping the container.
+type RunOptions struct {
+	// Detach starts the container and returns at once (podman's -d).
+	Detach bool
+	// Remove removes the container and its sandbox state once it exited
+	// (podman's --rm). A detached container is left to its user.
+	Remove bool
+	// Stdin, Stdout and Stderr are attached when set.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// DetachKeys overrides the server's key sequence that detaches.
+	DetachKeys string
+}
+
+// RunResult is a wired container that ran, or runs on.
+type RunResult struct {
+	Container
+	// ExitCode is the container's exit code, when Run waited for it.
+	ExitCode int
+	// Detached is set when Run returned with the container still running:
+	// started detached, or the user detached from it.
+	Detached bool
+}
+
+// Run creates a wired container as Create does, starts it and, unless
+// Detach is set, attaches to it and waits for it to exit. A cancelled ctx
+// (Ctrl-C) stops the container rather than leaving it running. A container
+// that was created but could not be started is removed with its sandbox
+// state, so an error from Run means that nothing of the launch is left;
+// once the container ran, its exit code is in the result.
+func (s *Sandbox) Run(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request, opts *RunOptions) (*RunResult, error) {
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	srv, in, err := s.check(ctx, name, spec, req)
+	if err != nil {
+		return nil, err
+	}
+	l, id, err := s.create(ctx, srv, in, spec)
+	if err != nil {
+		return nil, err
+	}
+	l.Commit()
+	res := &RunResult{Container: Container{ID: id, Name: name, Plan: l.Plan, Edits: l.Edits}}
+	if opts.Detach {
+		if err := srv.Start(ctx, id); err != nil {
+			return nil, s.discard(srv, name, id, err)
+		}
+		res.Detached = true
+		return res, nil
+	}
+	streams := podmanapi.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, DetachKeys: opts.DetachKeys}
+	code, err := srv.StartAttached(ctx, id, streams)
+	if errors.Is(err, podmanapi.ErrDetached) {
+		res.Detached = true
+		return res, nil
+	}
+	if err != nil {
+		return nil, s.discard(srv, name, id, err)
+	}
+	res.ExitCode = code
+	if opts.Remove {
+		if err := s.removeWired(context.WithoutCancel(ctx), srv, name, id); err != nil {
+			s.note(fmt.Sprintf("Error: removing %q after it exited: %v", name, err))
+		}
+	}
+	return res, nil
+}
+
+// discard removes a container that was created but could not be run,
+// with its sandbox state, so a failed run leaves nothing behind.
+func (s *Sandbox) discard(srv Server, name, id string, cause error) error {
+	return errors.Join(cause, s.removeWired(context.Background(), srv, name, id))
+}
+
+// removeWired force-removes a wired container and cleans up its state.
+func (s *Sandbox) removeWired(ctx context.Context, srv Server, name, id string) error {
+	removeErr := srv.Remove(ctx, id, true)
+	_, cleanupErr := s.Cleanup(ctx, name)
+	return errors.Join(removeErr, cleanupErr)
+}

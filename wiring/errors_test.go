@@ -1,0 +1,54 @@
+package wiring_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/sandwire/sandwire/wiring"
+)
+
+// TestErrorsFallInTheirCategory: a caller sorts wiring's errors with one
+// errors.Is per category, however deeply they are wrapped.
+func TestErrorsFallInTheirCategory(t *testing.T) {
+	_, nameErr := wiring.Check(wiring.Config{}, "../x", wiring.Request{})
+	_, _, scopeErr := wiring.ResolvePlan(wiring.Request{Scope: "a/b"})
+	for _, tc := range []struct {
+		name     string
+		err      error
+		category error
+		others   []error
+	}{
+		{"an invalid name is an invalid argument", nameErr, errdefs.ErrInvalidArgument, []error{wiring.ErrInvalidName}},
+		{"an invalid scope is an invalid argument", scopeErr, errdefs.ErrInvalidArgument, []error{wiring.ErrInvalidScope}},
+		{"an invalid configuration is an invalid argument", fmt.Errorf("x: %w", wiring.ErrInvalidConfig), errdefs.ErrInvalidArgument, nil},
+		{"invalid edits are an invalid argument", (&wiring.Edits{Name: "/"}).Validate(), errdefs.ErrInvalidArgument, []error{wiring.ErrInvalidEdits}},
+		{"a socket path that does not fit is an invalid argument", &wiring.SocketPathError{Path: "/x", Bytes: 200}, errdefs.ErrInvalidArgument, nil},
+		{"earlier state is a name in use", fmt.Errorf("x: %w", &wiring.StateExistsError{Name: "web"}), errdefs.ErrAlreadyExists, nil},
+		{"a name another launch holds is a name in use", &wiring.NameBusyError{Name: "web"}, errdefs.ErrAlreadyExists, nil},
+		{"a missing bridge program is not found", &wiring.BridgeBinaryNotFoundError{}, errdefs.ErrNotFound, nil},
+		{"no shield is unavailable", wiring.ErrShieldUnavailable, errdefs.ErrUnavailable, nil},
+		{"a shield that failed is unavailable", &wiring.ShieldError{Name: "web", Err: errors.New("boom")}, errdefs.ErrUnavailable, nil},
+		{"tokens a rollback could not revoke are unavailable", &wiring.TokensKeptError{Name: "web", Err: errors.New("locked")}, errdefs.ErrUnavailable, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.err == nil {
+				t.Fatal("no error to sort")
+			}
+			if !errors.Is(tc.err, tc.category) {
+				t.Errorf("errors.Is(%v, %v) = false", tc.err, tc.category)
+			}
+			for _, o := range tc.others {
+				if !errors.Is(tc.err, o) {
+					t.Errorf("errors.Is(%v, %v) = false", tc.err, o)
+				}
+			}
+			for _, other := range []error{errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists, errdefs.ErrNotFound, errdefs.ErrUnavailable} {
+				if other != tc.category && errors.Is(tc.err, other) {
+					t.Errorf("%v is also in category %v", tc.err, other)
+				}
+			}
+		})
+	}
+}
