@@ -87,11 +87,14 @@ func (s *Sandbox) compose(ctx context.Context, in *wiring.Intent, facts podmanap
 		}
 		opts.Shield = sh
 	}
+	// The check's notes are the user's whether or not the launch goes on;
+	// the launch's own (the shield's) follow them in l.Notes.
+	s.note(in.Notes()...)
 	l, err := wiring.Compose(ctx, in, opts)
 	if err != nil {
 		return nil, err
 	}
-	s.note(l.Notes...)
+	s.note(l.Notes[len(in.Notes()):]...)
 	return l, nil
 }
 

@@ -64,7 +64,8 @@ type Launch struct {
 	Edits       *Edits
 	Resources   Resources
 	SidecarPath string
-	// Notes are messages for the user (skipped subsystems, warnings).
+	// Notes are messages for the user: the Intent's (skipped subsystems,
+	// warnings), then the shield's.
 	Notes []string
 
 	tokens TokenStore

@@ -1,0 +1,293 @@
+package launch_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/specgen"
+	"github.com/sandwire/sandwire/launch"
+	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/wiring"
+)
+
+var proj = launch.Request{Scope: "proj", NoShield: true}
+
+func TestCreateWiresTheSpecAndKeepsTheState(t *testing.T) {
+	f := newFixture(t)
+	s := spec()
+	c, err := f.sb.Create(t.Context(), "web", s, proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.srv.specs) != 1 {
+		t.Fatalf("the server was sent %d creates, want 1", len(f.srv.specs))
+	}
+	sent := f.srv.specs[0]
+	if sent.Name != "web" || sent.Env["FOO"] != "bar" || sent.Env[wiring.EnvSSHSignerToken] == "" ||
+		sent.Annotations[wiring.SidecarAnnotation] != f.cfg.SidecarPath("web") {
+		t.Errorf("the server was sent name %q env %v annotations %v; want the wired spec", sent.Name, wiring.Redact(strings.Join(envList(sent), " ")), sent.Annotations)
+	}
+	if s.Name != "" || len(s.Env) != 1 || len(s.Mounts) != 0 {
+		t.Errorf("Create changed the caller's spec: %q %v %v", s.Name, s.Env, s.Mounts)
+	}
+	if c.ID != f.srv.find("web").ID || !c.Plan.SSH || c.Edits == nil {
+		t.Errorf("Create = %+v", c)
+	}
+	for _, p := range []string{f.cfg.RunStateDir("web"), f.cfg.SidecarPath("web"), f.cfg.ContainerRuntimeDir("web")} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("the launch's state %s is missing: %v", p, err)
+		}
+	}
+	if n := f.tokens.count("web"); n != 1 {
+		t.Errorf("%d tokens minted for web, want the SSH signer's one", n)
+	}
+	if got := *f.notes; len(got) != 1 || got[0] != "server warning" {
+		t.Errorf("notes = %q, want the server's warning", got)
+	}
+}
+
+// TestCreateLeavesNothingWhenAStepFails fails the launch at each step and
+// checks that it rolls back: tokens revoked, state removed, and the
+// container removed only when this launch made it.
+func TestCreateLeavesNothingWhenAStepFails(t *testing.T) {
+	lost := &podmanapi.UnreachableError{URI: "unix:///x.sock", Err: errors.New("connection reset")}
+	for _, tc := range []struct {
+		name     string
+		setup    func(f fixture)
+		spec     func() *specgen.SpecGenerator
+		category error
+		// wantCreates is how many creates reached the server; wantRemoved
+		// the containers this launch removed.
+		wantCreates int
+		wantRemoved []string
+		wantMsg     string
+	}{
+		{name: "a spec that sets what the sandbox owns is refused before the server is asked",
+			spec:     func() *specgen.SpecGenerator { s := spec(); s.CapAdd = []string{"SYS_ADMIN"}; return s },
+			category: launch.ErrInvalidArgument, wantMsg: "--cap-add"},
+		{name: "a remote server is refused before anything is written",
+			setup:    func(f fixture) { f.srv.remote = true },
+			category: launch.ErrRemoteServer, wantMsg: "another machine"},
+		{name: "a server that refuses the create",
+			setup:    func(f fixture) { f.srv.createErr = &podmanapi.APIError{Code: 500, Err: errors.New("boom")} },
+			category: nil, wantCreates: 1, wantMsg: "boom"},
+		{name: "a name in use on the server",
+			setup: func(f fixture) {
+				f.srv.ctrs["web"] = &define.InspectContainerData{ID: "someone-elses", Name: "web", Config: &define.InspectContainerConfig{}}
+			},
+			category: launch.ErrAlreadyExists, wantCreates: 1, wantMsg: "in use"},
+		{name: "a lost answer after the server made the container removes it",
+			setup:    func(f fixture) { f.srv.createErr, f.srv.createMakes = lost, true },
+			category: launch.ErrUnavailable, wantCreates: 1, wantRemoved: []string{"web"}, wantMsg: "connection reset"},
+		{name: "a lost answer before the server made anything removes nothing",
+			setup:    func(f fixture) { f.srv.createErr = lost },
+			category: launch.ErrUnavailable, wantCreates: 1, wantMsg: "connection reset"},
+		{name: "a lost answer that cannot be checked says the container may exist",
+			setup:    func(f fixture) { f.srv.createErr, f.srv.inspectErr = lost, lost },
+			category: launch.ErrUnavailable, wantCreates: 1, wantMsg: "may have been made"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			s := spec()
+			if tc.spec != nil {
+				s = tc.spec()
+			}
+			before := f.srv.find("web")
+			c, err := f.sb.Create(t.Context(), "web", s, proj)
+			if err == nil {
+				t.Fatalf("Create = %+v, want an error", c)
+			}
+			if tc.category != nil && !errors.Is(err, tc.category) {
+				t.Errorf("error %v is not in category %v", err, tc.category)
+			}
+			if !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("error %q does not say %q", err, tc.wantMsg)
+			}
+			if len(f.srv.specs) != tc.wantCreates {
+				t.Errorf("%d creates reached the server, want %d", len(f.srv.specs), tc.wantCreates)
+			}
+			if !slices.Equal(f.srv.removed, tc.wantRemoved) {
+				t.Errorf("removed %q, want %q", f.srv.removed, tc.wantRemoved)
+			}
+			if before != nil {
+				if f.srv.find("web") != before {
+					t.Error("the other container of that name was touched")
+				}
+				delete(f.srv.ctrs, "web")
+			}
+			f.assertNothingLeft(t, "web")
+		})
+	}
+}
+
+func TestCreateKeepsTheRecordOfTokensItCouldNotRevoke(t *testing.T) {
+	f := newFixture(t)
+	f.srv.createErr = &podmanapi.APIError{Code: 500, Err: errors.New("boom")}
+	f.tokens.revokeErr = errors.New("database is locked")
+	_, err := f.sb.Create(t.Context(), "web", spec(), proj)
+	var kept *launch.TokensKeptError
+	if !errors.As(err, &kept) || kept.Kept != f.cfg.RunStateDir("web") {
+		t.Fatalf("error %v, want a *TokensKeptError keeping the run state", err)
+	}
+	if _, err := os.Stat(f.cfg.RunStateDir("web")); err != nil {
+		t.Errorf("the run state that records the tokens is gone: %v", err)
+	}
+	if _, err := os.Lstat(f.cfg.SidecarPath("web")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the sidecar is left: %v", err)
+	}
+	f.tokens.revokeErr = nil
+	if found, err := f.sb.Cleanup(t.Context(), "web"); err != nil || !found {
+		t.Fatalf("Cleanup once the store is back = %v, %v", found, err)
+	}
+	f.assertNothingLeft(t, "web")
+}
+
+func TestRunRemovesAContainerThatCouldNotStart(t *testing.T) {
+	for _, detach := range []bool{false, true} {
+		f := newFixture(t)
+		f.srv.startErr = &podmanapi.APIError{Code: 500, Err: errors.New("executable file not found")}
+		res, err := f.sb.Run(t.Context(), "web", spec(), proj, &launch.RunOptions{Detach: detach})
+		if err == nil || !strings.Contains(err.Error(), "executable file not found") {
+			t.Errorf("detach=%v: Run = %+v, %v; want the start's error", detach, res, err)
+		}
+		if len(f.srv.started) != 1 || !slices.Equal(f.srv.removed, []string{"web"}) {
+			t.Errorf("detach=%v: started %q removed %q, want one start and the container removed", detach, f.srv.started, f.srv.removed)
+		}
+		f.assertNothingLeft(t, "web")
+	}
+}
+
+func TestRunReturnsTheExitCodeAndRemovesWithRm(t *testing.T) {
+	for _, rm := range []bool{false, true} {
+		f := newFixture(t)
+		f.srv.exitCode = 3
+		res, err := f.sb.Run(t.Context(), "web", spec(), proj, &launch.RunOptions{Remove: rm})
+		if err != nil || res.ExitCode != 3 || res.Detached {
+			t.Fatalf("rm=%v: Run = %+v, %v; want exit code 3", rm, res, err)
+		}
+		if rm {
+			f.assertNothingLeft(t, "web")
+		} else if f.srv.find("web") == nil || f.tokens.count("web") != 1 {
+			t.Errorf("without --rm the container or its tokens are gone")
+		}
+	}
+}
+
+func TestRunWithNilOptionsWaitsForTheExit(t *testing.T) {
+	f := newFixture(t)
+	res, err := f.sb.Run(t.Context(), "web", spec(), proj, nil)
+	if err != nil || res.ExitCode != 0 || res.Detached || len(f.srv.started) != 1 {
+		t.Fatalf("Run(nil options) = %+v, %v", res, err)
+	}
+}
+
+func TestCleanupIsIdempotentAndSafeOnUnknownNames(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.sb.Create(t.Context(), "web", spec(), proj); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		found, err := f.sb.Cleanup(t.Context(), "web")
+		if err != nil || found != want {
+			t.Errorf("cleanup %d = %v, %v; want found=%v", i+1, found, err, want)
+		}
+	}
+	if found, err := f.sb.Cleanup(t.Context(), "never-launched"); err != nil || found {
+		t.Errorf("cleanup of an unknown name = %v, %v", found, err)
+	}
+	if _, err := f.sb.Cleanup(t.Context(), "../x"); !errors.Is(err, launch.ErrInvalidArgument) {
+		t.Errorf("cleanup of an unsafe name = %v, want an invalid argument", err)
+	}
+	if f.srv.find("web") == nil {
+		t.Error("cleanup removed the container, which belongs to its user")
+	}
+}
+
+// TestNewWithAConfigAloneHasTheShieldOn: the default shield is terok-shield,
+// so a zero-value request is shielded, and fails closed where it is missing.
+func TestNewWithAConfigAloneHasTheShieldOn(t *testing.T) {
+	cfg := testConfig(t)
+	srv := newFakeServer()
+	var notes []string
+	sb, err := launch.New(cfg, launch.WithServer(srv), launch.WithNotes(func(n string) { notes = append(notes, n) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	_, err = sb.Create(t.Context(), "web", spec(), launch.Request{})
+	var shieldErr *launch.ShieldError
+	if !errors.As(err, &shieldErr) || !errors.Is(err, launch.ErrUnavailable) {
+		t.Fatalf("Create with the default shield and no terok-shield = %v, want a *ShieldError", err)
+	}
+	if len(srv.specs) != 0 {
+		t.Error("a container was created although the shield failed")
+	}
+	if len(notes) != 2 || !strings.Contains(notes[0], "--scope") {
+		t.Errorf("notes = %q, want the two skipped subsystems", notes)
+	}
+}
+
+func TestPrepareRendersTheEditsCreateWouldApply(t *testing.T) {
+	f := newFixture(t)
+	p, err := f.sb.Prepare(t.Context(), "web", proj, spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec == nil || p.Spec.Name != "web" || p.Spec.Env[wiring.EnvSSHSignerToken] == "" {
+		t.Fatalf("prepared spec = %+v", p.Spec)
+	}
+	flags := strings.Join(p.Flags(), " ")
+	if !strings.Contains(flags, "--name web") || !strings.Contains(p.ShellFlags(), wiring.EnvSSHSignerToken+"=") {
+		t.Errorf("flags %q do not wire the container", wiring.Redact(flags))
+	}
+	if len(f.srv.specs) != 0 {
+		t.Error("prepare created a container")
+	}
+	if _, err := f.sb.Prepare(t.Context(), "web", proj, nil); !errors.Is(err, launch.ErrAlreadyExists) {
+		t.Errorf("a second prepare of web = %v, want the name in use", err)
+	}
+}
+
+func TestListAndSweepAskTheServerWhichContainersLive(t *testing.T) {
+	f := newFixture(t)
+	for _, n := range []string{"a", "b"} {
+		if _, err := f.sb.Create(t.Context(), n, spec(), proj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delete(f.srv.ctrs, "b") // removed by another client
+	entries, err := f.sb.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]launch.Presence{}
+	for _, e := range entries {
+		got[e.Name] = e.Container
+	}
+	if len(got) != 2 || got["a"] != launch.Exists || got["b"] != launch.Missing {
+		t.Errorf("List = %v, want a exists and b missing", got)
+	}
+	rep, err := f.sb.Sweep(t.Context(), 0)
+	if err != nil || len(rep.Swept) != 0 || !slices.Equal(rep.Young, []string{"b"}) {
+		t.Errorf("Sweep within the default grace = %+v, %v; want b left as young", rep, err)
+	}
+	if _, err := f.sb.Sweep(context.Background(), -1); !errors.Is(err, launch.ErrInvalidArgument) {
+		t.Errorf("Sweep with a negative grace = %v", err)
+	}
+}
+
+func envList(s *specgen.SpecGenerator) []string {
+	var out []string
+	for k, v := range s.Env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
