@@ -7,7 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"strings"
+
+	mobyuser "github.com/moby/sys/user"
 )
 
 // Rootless reports whether the harness runs as an unprivileged user, and
@@ -61,17 +62,10 @@ func checkRootless() []error {
 // hasSubordinateRange reports whether file (/etc/subuid or /etc/subgid)
 // gives the user, by name or uid, a range of IDs.
 func hasSubordinateRange(file, name, uid string) bool {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Split(line, ":")
-		if len(fields) == 3 && (fields[0] == name || fields[0] == uid) && fields[2] != "0" {
-			return true
-		}
-	}
-	return false
+	ranges, err := mobyuser.ParseSubIDFileFilter(file, func(r mobyuser.SubID) bool {
+		return (r.Name == name || r.Name == uid) && r.Count > 0
+	})
+	return err == nil && len(ranges) > 0
 }
 
 func runcPath() string {
