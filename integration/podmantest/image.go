@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,12 +63,7 @@ func writeBusyboxTar(path string) error {
 			_, werr = tw.Write(body)
 		}
 	}
-	names := make([]string, 0, len(dirs))
-	for d := range dirs {
-		names = append(names, d)
-	}
-	slices.Sort(names) // parents before children
-	for _, d := range names {
+	for _, d := range slices.Sorted(maps.Keys(dirs)) { // parents before children
 		write(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: dirs[d]}, nil)
 	}
 	write(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb))}, bb)
