@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +57,7 @@ func TestCreateWiresSocketMode(t *testing.T) {
 		}
 	}
 	if len(env) != len(want)+2 {
-		t.Errorf("TEROK_* variables = %v, want exactly %d", keys(env), len(want)+2)
+		t.Errorf("TEROK_* variables = %v, want exactly %d", slices.Sorted(maps.Keys(env)), len(want)+2)
 	}
 
 	mounts := c.mounts()
@@ -297,8 +299,6 @@ func TestConcurrentCreatesOfOneName(t *testing.T) {
 		t.Errorf("the winner's runtime dir is gone: %v", err)
 	}
 }
-
-func keys(m map[string]string) []string { return wiring.SortedKeys(m) }
 
 func redactAny(v any) any {
 	if s, ok := v.(string); ok {

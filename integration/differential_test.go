@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,23 +165,17 @@ func normalize(c map[string]any, name string) {
 	for _, section := range []string{"Config", "HostConfig"} {
 		if sec, ok := c[section].(map[string]any); ok {
 			if ann, ok := sec["Annotations"].(map[string]any); ok {
-				for k := range ann {
-					if strings.HasPrefix(k, "terok.") {
-						delete(ann, k)
-					}
-				}
+				maps.DeleteFunc(ann, func(k string, _ any) bool { return strings.HasPrefix(k, "terok.") })
 			}
 		}
 	}
 	if cfg, ok := c["Config"].(map[string]any); ok {
 		if env, ok := cfg["Env"].([]any); ok {
-			var kept []any
-			for _, e := range env {
-				if s, _ := e.(string); !strings.HasPrefix(s, "HOSTNAME=") && !strings.HasPrefix(s, "TEROK_") {
-					kept = append(kept, e)
-				}
-			}
-			sort.Slice(kept, func(i, j int) bool { return fmt.Sprint(kept[i]) < fmt.Sprint(kept[j]) })
+			kept := slices.DeleteFunc(env, func(e any) bool {
+				s, _ := e.(string)
+				return strings.HasPrefix(s, "HOSTNAME=") || strings.HasPrefix(s, "TEROK_")
+			})
+			slices.SortFunc(kept, func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
 			cfg["Env"] = kept
 		}
 	}
@@ -211,19 +206,9 @@ func diffJSON(path string, a, b any) []string {
 	bm, bok := b.(map[string]any)
 	if aok && bok {
 		var out []string
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
+		both := maps.Clone(am)
+		maps.Copy(both, bm)
+		for _, k := range slices.Sorted(maps.Keys(both)) {
 			out = append(out, diffJSON(path+"."+k, am[k], bm[k])...)
 		}
 		return out

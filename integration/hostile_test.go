@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -354,7 +355,7 @@ func TestHostilePassthroughValues(t *testing.T) {
 			"CRLF":   "a\r\nb\x1b[2J",
 		}
 		args := []string{}
-		for _, k := range wiring.SortedKeys(values) {
+		for _, k := range slices.Sorted(maps.Keys(values)) {
 			args = append(args, "-e", k+"="+values[k])
 		}
 		args = append(args, "--label", "note=first\nsecond", "--label", "json=\"}{\"", svc.Image(), "true")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,12 +106,8 @@ func TestLibraryCreate(t *testing.T) {
 	if data.ID != res.ID {
 		t.Errorf("inspect ID %s, created %s", data.ID, res.ID)
 	}
-	env := map[string]bool{}
-	for _, kv := range data.Config.Env {
-		env[kv] = true
-	}
 	for _, kv := range []string{"FOO=bar", "TEROK_GATE_SOCKET=/run/terok/gate/gate-server.sock", "TEROK_VAULT_LOOPBACK_PORT=9419"} {
-		if !env[kv] {
+		if !slices.Contains(data.Config.Env, kv) {
 			t.Errorf("env lacks %s: %v", kv, wiring.Redact(strings.Join(data.Config.Env, " ")))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -227,7 +228,7 @@ func TestLoadParallelLaunches(t *testing.T) {
 			for _, name := range []string{names[0], names[n/2], names[n-1]} {
 				c := all[name]
 				wantEnv := []string{"TEROK_GATE_SOCKET", "TEROK_GATE_TOKEN", "TEROK_SSH_SIGNER_SOCKET", "TEROK_SSH_SIGNER_TOKEN", "TEROK_VAULT_LOOPBACK_PORT", "TEROK_VAULT_SOCKET"}
-				if got := keys(c.terokEnv()); !slices.Equal(got, wantEnv) {
+				if got := slices.Sorted(maps.Keys(c.terokEnv())); !slices.Equal(got, wantEnv) {
 					t.Errorf("%s: TEROK_* variables %v, want %v", name, got, wantEnv)
 				}
 				if m, ok := c.mounts()[containerBridgesDir]; !ok || m.RW || m.Type != "bind" {

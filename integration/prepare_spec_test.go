@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -23,10 +25,10 @@ func TestPrepareSpecIsWhatCreateSends(t *testing.T) {
 		t.Fatalf("prepare --format spec printed no spec: %v\n%s", err, r.stdout)
 	}
 	if spec.Name != name || spec.Env["FOO"] != "bar" || spec.Labels["app"] != "x" {
-		t.Errorf("spec lost the passthrough or the name: name %q env %v labels %v", spec.Name, keys(spec.Env), spec.Labels)
+		t.Errorf("spec lost the passthrough or the name: name %q env %v labels %v", spec.Name, slices.Sorted(maps.Keys(spec.Env)), spec.Labels)
 	}
 	if !gateTokenRE.MatchString(spec.Env["TEROK_GATE_TOKEN"]) || spec.Annotations[sidecarAnnotation] != sb.sidecarPath(name) {
-		t.Errorf("spec lacks the sandbox's wiring: env %v annotations %v", keys(spec.Env), spec.Annotations)
+		t.Errorf("spec lacks the sandbox's wiring: env %v annotations %v", slices.Sorted(maps.Keys(spec.Env)), spec.Annotations)
 	}
 
 	ctx := context.Background()

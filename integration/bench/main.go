@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -310,7 +309,7 @@ func (b *bench) heapGrowth(ctx context.Context, n, clients int) ([]uint64, error
 
 func summarize(l []time.Duration) Stats {
 	s := slices.Clone(l)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	slices.Sort(s)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return Stats{N: len(s), Median: ms(s[len(s)/2]), P95: ms(s[min(len(s)-1, len(s)*95/100)])}
 }

@@ -1,0 +1,321 @@
+package podmantest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ReadyTimeout bounds how long New waits for the service to answer.
+const ReadyTimeout = 30 * time.Second
+
+// containersConf is the service's containers.conf. runc, not crun (crun
+// fails on this kernel's hybrid cgroups); ulimits below the machine's hard
+// nofile limit; cgroupfs and a file events log, since there is no systemd
+// session; and a tmp dir of its own, so the service shares no alive file,
+// exit dir or events log with any other podman on the machine; and a
+// hooks dir of its own, empty until a test puts a hook there.
+const containersConf = `[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = %q
+hooks_dir = [%q]
+`
+
+// Service is a private podman API service.
+type Service struct {
+	dir    string
+	conf   string
+	socket string
+	log    string
+
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the service process has exited
+	waitErr error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts a service for tb and stops it when tb's test ends. A
+// missing prerequisite or a service that does not come up fails tb.
+func Start(tb testing.TB) *Service {
+	tb.Helper()
+	s, err := New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			tb.Errorf("stopping the podman service: %v", err)
+		}
+	})
+	return s
+}
+
+// New checks the prerequisites, lays out a temporary directory, imports
+// the test image and starts the service; it returns once the socket
+// answers. On error nothing is left running or on disk.
+func New() (_ *Service, err error) {
+	if err := CheckPrerequisites(); err != nil {
+		return nil, err
+	}
+	// Under os.TempDir, not a test's TempDir: the socket path must fit
+	// in sun_path, and the dir must outlive a single test.
+	dir, err := os.MkdirTemp("", "sandwire-podman-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		dir:    dir,
+		conf:   filepath.Join(dir, "containers.conf"),
+		socket: filepath.Join(dir, "podman.sock"),
+		log:    filepath.Join(dir, "service.log"),
+		exited: make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Stop())
+		}
+	}()
+	if err := os.MkdirAll(s.HooksDir(), 0o755); err != nil {
+		return nil, err
+	}
+	conf := fmt.Appendf(nil, containersConf, filepath.Join(dir, "tmp"), s.HooksDir())
+	if major, err := majorVersion(); err != nil {
+		return nil, err
+	} else if major >= 5 {
+		// podman 5 dropped BoltDB as the default; 4.3 knows no such key.
+		conf = append(conf, "database_backend = \"sqlite\"\n"...)
+	}
+	if err := os.WriteFile(s.conf, conf, 0o644); err != nil {
+		return nil, err
+	}
+	if err := s.importImage(); err != nil {
+		return nil, err
+	}
+	if err := s.startService(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dir is the service's temporary directory.
+func (s *Service) Dir() string { return s.dir }
+
+// URL is the service's API URL.
+func (s *Service) URL() string { return "unix://" + s.socket }
+
+// Socket is the path of the service's unix socket.
+func (s *Service) Socket() string { return s.socket }
+
+// Image is the name of the test image.
+func (s *Service) Image() string { return Image }
+
+// HooksDir is the service's only OCI hooks directory: a test may put a
+// hook there before it creates the containers the hook applies to.
+func (s *Service) HooksDir() string { return filepath.Join(s.dir, "hooks.d") }
+
+// ContainersConf is the path of the service's containers.conf.
+func (s *Service) ContainersConf() string { return s.conf }
+
+// Env is the environment for podman commands against the service: the
+// process environment with CONTAINERS_CONF pointing at the service's
+// configuration and no CONTAINER_HOST or CONTAINER_CONNECTION.
+func (s *Service) Env() []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == "CONTAINERS_CONF" || k == "CONTAINER_HOST" || k == "CONTAINER_CONNECTION"
+	})
+	// podman 5 warns on every call about cgroups v1 and BoltDB; the
+	// warnings say nothing about the tests.
+	return append(env, "CONTAINERS_CONF="+s.conf, "PODMAN_IGNORE_CGROUPSV1_WARNING=1", "SUPPRESS_BOLTDB_WARNING=1")
+}
+
+// EnvBinary names the podman binary the service runs, for the server
+// matrix: unset means Debian's podman in PATH; hack/test.sh also runs the
+// suite against podman 5.8.2 built from the module proxy.
+const EnvBinary = "SANDWIRE_TEST_PODMAN"
+
+// Binary is the podman binary the service and the Podman helpers run.
+func Binary() string {
+	if b := os.Getenv(EnvBinary); b != "" {
+		return b
+	}
+	return "podman"
+}
+
+// majorVersion is the major version of Binary, from `podman --version`.
+func majorVersion() (int, error) {
+	out, err := exec.Command(Binary(), "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s --version: %w", Binary(), err)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) == 0 {
+		return 0, fmt.Errorf("%s --version printed nothing", Binary())
+	}
+	major, _, _ := strings.Cut(fields[len(fields)-1], ".")
+	return strconv.Atoi(major)
+}
+
+// storageArgs are the global podman flags that select the service's storage.
+func (s *Service) storageArgs() []string {
+	return []string{
+		"--root", filepath.Join(s.dir, "root"),
+		"--runroot", filepath.Join(s.dir, "runroot"),
+		"--storage-driver", "vfs",
+	}
+}
+
+// Podman runs the podman CLI directly on the service's storage (not
+// through the socket) and returns its stdout. The error carries stderr.
+func (s *Service) Podman(args ...string) (string, error) {
+	return s.podman(append(s.storageArgs(), args...)...)
+}
+
+// PodmanRemote runs the podman CLI as a client of the service's socket.
+func (s *Service) PodmanRemote(args ...string) (string, error) {
+	return s.podman(append([]string{"--remote", "--url", s.URL()}, args...)...)
+}
+
+func (s *Service) podman(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, Binary(), args...)
+	cmd.Env = s.Env()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("podman %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// startService starts `podman system service` in its own process group and
+// waits until its socket answers.
+func (s *Service) startService() error {
+	logFile, err := os.Create(s.log)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	// At info level the service logs every API request: LogTail then
+	// shows what a failing test asked of it.
+	args := append(s.storageArgs(), "--log-level", "info", "system", "service", "--time=0", s.URL())
+	s.cmd = exec.Command(Binary(), args...)
+	s.cmd.Env = s.Env()
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	// Its own process group, so Stop can signal the service and whatever
+	// it spawned; and SIGKILL when the test binary dies (a timeout panic),
+	// so no service outlives the run that started it.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that forked the child exits, so
+		// the thread is locked to this goroutine and only ends (with it)
+		// after the service has exited.
+		runtime.LockOSThread()
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			close(s.exited)
+			return
+		}
+		started <- nil
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	if err := <-started; err != nil {
+		s.cmd = nil
+		return fmt.Errorf("starting the podman service: %w", err)
+	}
+	return s.waitReady(ReadyTimeout)
+}
+
+// waitReady polls the socket's _ping endpoint until it answers 200, the
+// service exits, or timeout passes.
+func (s *Service) waitReady(timeout time.Duration) error {
+	client := s.HTTPClient()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("the podman service exited before it answered (%v); its log:\n%s", s.waitErr, s.LogTail(40))
+		default:
+		}
+		resp, err := client.Get("http://d/_ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("_ping answered %s", resp.Status)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the podman service at %s did not answer within %s (last: %v); its log:\n%s", s.URL(), timeout, last, s.LogTail(40))
+}
+
+// HTTPClient returns an HTTP client that talks to the service's socket,
+// whatever host a URL names.
+func (s *Service) HTTPClient() *http.Client {
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", s.socket)
+		}},
+	}
+}
+
+// LogCrash returns the head of a Go crash in the service's log (the
+// "panic:" or "fatal error:" line and the first goroutine's stack), or ""
+// when the service did not crash: the tail of a crash is only the stacks
+// of idle goroutines.
+func (s *Service) LogCrash() string {
+	data, err := os.ReadFile(s.log)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			end := min(i+40, len(lines))
+			return strings.Join(lines[max(i-5, 0):end], "\n")
+		}
+	}
+	return ""
+}
+
+// LogTail returns the last n lines of the service's log.
+func (s *Service) LogTail(n int) string {
+	data, err := os.ReadFile(s.log)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
