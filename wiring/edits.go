@@ -2,8 +2,9 @@ package wiring
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -236,23 +237,13 @@ func (e *Edits) Flags() []string {
 		}
 		args = append(args, "-v", v)
 	}
-	for _, k := range SortedKeys(e.Env) {
+	for _, k := range slices.Sorted(maps.Keys(e.Env)) {
 		args = append(args, "-e", k+"="+e.Env[k])
 	}
-	for _, k := range SortedKeys(e.Annotations) {
+	for _, k := range slices.Sorted(maps.Keys(e.Annotations)) {
 		args = append(args, "--annotation", k+"="+e.Annotations[k])
 	}
 	return args
-}
-
-// SortedKeys returns the keys of m in lexical order.
-func SortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // ShellQuote renders args as one line a POSIX shell splits back into the

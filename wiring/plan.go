@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
-	"syscall"
 
 	"github.com/containerd/errdefs"
 )
@@ -113,13 +110,4 @@ func ReadPlan(cfg Config, name string) (plan Plan, ok bool, err error) {
 		return Plan{}, true, fmt.Errorf("reading the plan of %q: %w", name, err)
 	}
 	return plan, true, nil
-}
-
-func readFileNoFollow(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }

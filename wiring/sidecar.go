@@ -3,9 +3,6 @@ package wiring
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"syscall"
 )
 
 // Sidecar is the per-container file the supervisor hook reads. Its JSON
@@ -34,23 +31,10 @@ type Sidecar struct {
 	AllowDebugger bool    `json:"allow_debugger,omitempty"`
 }
 
-// WriteSidecar writes sc to path with mode 0600. The final path component
-// is opened with O_NOFOLLOW, so a symlink planted there is refused rather
-// than followed, and the mode is forced with fchmod so an existing file
-// with looser bits is tightened on rewrite. (Compose writes its sidecars
-// within the state dir's tree, where no link on the way is followed out.)
-func WriteSidecar(path string, sc Sidecar) error {
-	data, err := encodeSidecar(sc)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("creating the sidecar dir: %w", err)
-	}
-	return writeFileNoFollow(path, data, 0o600)
-}
-
-// writeSidecar is WriteSidecar confined to the state dir's tree.
+// writeSidecar writes sc to path with mode 0600, confined to the state
+// dir's tree: no link on the way is followed out of it, the final
+// component is opened with O_NOFOLLOW, and the mode is forced with fchmod
+// so an existing file with looser bits is tightened on rewrite.
 func (c Config) writeSidecar(path string, sc Sidecar) error {
 	data, err := encodeSidecar(sc)
 	if err != nil {
@@ -67,16 +51,7 @@ func encodeSidecar(sc Sidecar) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// ReadSidecar reads the sidecar at path without following a symlink.
-func ReadSidecar(path string) (Sidecar, error) {
-	data, err := readFileNoFollow(path)
-	if err != nil {
-		return Sidecar{}, err
-	}
-	return decodeSidecar(path, data)
-}
-
-// readSidecar is ReadSidecar confined to the state dir's tree.
+// readSidecar reads the sidecar at path, confined to the state dir's tree.
 func (c Config) readSidecar(path string) (Sidecar, error) {
 	data, err := c.readState(path)
 	if err != nil {
@@ -91,17 +66,4 @@ func decodeSidecar(path string, data []byte) (Sidecar, error) {
 		return sc, fmt.Errorf("decoding the sidecar %s: %w", path, err)
 	}
 	return sc, nil
-}
-
-// writeFileNoFollow writes data to path, refusing a symlink at path and
-// forcing mode on the file even when it already existed.
-func writeFileNoFollow(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
-	if err == nil {
-		err = writeAndClose(f, data, mode)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
