@@ -15,7 +15,17 @@
 //
 // Failures come back as typed errors a caller can branch on with
 // errors.As: *UnreachableError, *ImageNotFoundError, *NameInUseError,
-// *RemoteHostError and, for anything else the server refused, *APIError.
-// They are classified by HTTP status and by asking the server, never by
-// matching its message text.
+// *NoSuchContainerError, *RemoteHostError, *InterruptedError and, for
+// anything else the server refused, *APIError. They are classified by HTTP
+// status and by asking the server, never by matching its message text.
+//
+// Each also answers errors.Is for one category of
+// github.com/containerd/errdefs, so a caller that maps failures to exit
+// codes or HTTP statuses needs one errors.Is per category:
+// ErrUnavailable (unreachable), ErrNotFound (image, container, an API 404),
+// ErrAlreadyExists (name in use), ErrFailedPrecondition (remote host),
+// ErrInvalidArgument (an API 400), ErrConflict (an API 409) and, for an
+// interrupted request, context.Canceled, which is errdefs' cancelled
+// category. An API error of any other status is in none. The messages say
+// what went wrong, not which command or flag to try next.
 package podmanapi
