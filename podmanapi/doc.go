@@ -5,11 +5,12 @@
 //
 // # Connecting
 //
-// Connect resolves the service in podman-remote's order: an explicit URL,
-// then a named connection from podman's connection list, then the
-// CONTAINER_HOST or CONTAINER_CONNECTION environment variable, then
-// podman's default connection, then the default rootful or rootless
-// socket.
+// Connect resolves the service in podman-remote's order: a named
+// connection from podman's connection list (--connection), then an
+// explicit URL (--url), then the CONTAINER_CONNECTION environment
+// variable, then CONTAINER_HOST (with CONTAINER_SSHKEY), then podman's
+// default connection, then the default rootful or rootless socket. See
+// Resolve for what each step takes from the ones below it.
 //
 // # Errors
 //

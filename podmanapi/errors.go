@@ -10,15 +10,27 @@ import (
 	"github.com/containers/podman/v5/pkg/errorhandling"
 )
 
-// UnreachableError reports that the podman service could not be reached.
+// UnreachableError reports that the podman service could not be reached,
+// or that the named connection meant to reach it could not be resolved.
 type UnreachableError struct {
+	// URI is the service's address; empty when Connection could not be
+	// resolved to one.
 	URI string
-	Err error
+	// Connection names the connection the URI came from (--connection,
+	// CONTAINER_CONNECTION or podman's default connection); empty when
+	// the URI was given as such.
+	Connection string
+	Err        error
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot connect to the podman service at %q: %v; "+
-		"is it running? Start it with 'podman system service', or choose another with --url, --connection or CONTAINER_HOST", e.URI, e.Err)
+	switch {
+	case e.Connection == "":
+		return fmt.Sprintf("cannot connect to the podman service at %q: %v", e.URI, e.Err)
+	case e.URI == "":
+		return fmt.Sprintf("cannot connect to the podman service of connection %q: %v", e.Connection, e.Err)
+	}
+	return fmt.Sprintf("cannot connect to the podman service of connection %q (%s): %v", e.Connection, e.URI, e.Err)
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
@@ -152,7 +164,7 @@ func (c *Client) transportError(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &InterruptedError{Op: op, Err: err}
 	}
-	return &UnreachableError{URI: c.dest.URI, Err: err}
+	return c.dest.unreachable(err)
 }
 
 // apiError wraps err as an *InterruptedError or *UnreachableError when no
