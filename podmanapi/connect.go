@@ -31,7 +31,8 @@ type Options struct {
 
 // Destination is a resolved service address.
 type Destination struct {
-	// Name is the connection's name, when it came from the connection list.
+	// Name is the connection's name, when the URI came from the connection
+	// list (--connection, CONTAINER_CONNECTION or the default connection).
 	Name                   string
 	URI                    string
 	Identity               string
@@ -39,44 +40,85 @@ type Destination struct {
 	TLSCert, TLSKey, TLSCA string
 }
 
+// unreachable says that d could not be reached, and why.
+func (d Destination) unreachable(err error) *UnreachableError {
+	return &UnreachableError{URI: d.URI, Connection: d.Name, Err: err}
+}
+
 // LookupEnv reads one environment variable; os.LookupEnv is one.
 type LookupEnv func(string) (string, bool)
 
-// Resolve decides which service opts name, in podman-remote's order: the
-// URL, then the named connection, then CONTAINER_CONNECTION, then
-// CONTAINER_HOST (with CONTAINER_SSHKEY), then podman's default connection,
-// then the default socket for this user.
+// Resolve decides which service opts name, in podman-remote's order
+// (podman v5.8.2, cmd/podman/root.go: setupRemoteConnection, then
+// readRemoteCliFlags):
+//
+//  1. the named connection (--connection), with that connection's
+//     identity and TLS files (an Identity in opts is not used);
+//  2. the URL (--url);
+//  3. CONTAINER_CONNECTION, a named connection;
+//  4. CONTAINER_HOST, with CONTAINER_SSHKEY as its identity;
+//  5. podman's default connection (the connections file's default, else
+//     containers.conf's active_service);
+//  6. the default socket for this user.
+//
+// Steps 3 to 6 are decided first, as podman decides them before it reads
+// its flags: a URL keeps the identity and TLS files they found, and an
+// Identity in opts replaces the identity for every step but 1. A URL does
+// not keep their machine mode, which podman-remote keeps too: for a URL
+// that is no machine's it would skip the ssh host-key check and call a
+// local socket remote. A CONTAINER_CONNECTION that cannot be resolved is
+// an error only when neither a connection nor a URL is given. Empty
+// variables count as unset.
+//
+// When resolving a named connection fails, the returned Destination's Name
+// still says which connection it was.
 func Resolve(opts Options, euid int, lookup LookupEnv) (Destination, error) {
-	if opts.URL != "" {
-		return Destination{URI: opts.URL, Identity: opts.Identity}, nil
-	}
 	if opts.Connection != "" {
 		return namedConnection(opts.Connection, false)
 	}
-	if name, ok := lookup("CONTAINER_CONNECTION"); ok && name != "" {
+	env, envErr := fromEnvironment(euid, lookup)
+	if opts.URL != "" {
+		env = Destination{URI: opts.URL, Identity: env.Identity, TLSCert: env.TLSCert, TLSKey: env.TLSKey, TLSCA: env.TLSCA}
+		envErr = nil
+	}
+	if opts.Identity != "" {
+		env.Identity = opts.Identity
+	}
+	return env, envErr
+}
+
+// fromEnvironment is the destination podman-remote settles on before it
+// reads its flags: CONTAINER_CONNECTION, CONTAINER_HOST (and
+// CONTAINER_SSHKEY), the default connection, the default socket.
+func fromEnvironment(euid int, lookup LookupEnv) (Destination, error) {
+	if name := getenv(lookup, "CONTAINER_CONNECTION"); name != "" {
 		return namedConnection(name, false)
 	}
-	if host, ok := lookup("CONTAINER_HOST"); ok && host != "" {
-		id := opts.Identity
-		if key, ok := lookup("CONTAINER_SSHKEY"); ok && id == "" {
-			id = key
-		}
-		return Destination{URI: host, Identity: id}, nil
+	if host := getenv(lookup, "CONTAINER_HOST"); host != "" {
+		return Destination{URI: host, Identity: getenv(lookup, "CONTAINER_SSHKEY")}, nil
 	}
 	if d, err := namedConnection("", true); err == nil {
 		return d, nil
 	}
-	return Destination{URI: defaultSocket(euid, lookup), Identity: opts.Identity}, nil
+	return Destination{URI: defaultSocket(euid, lookup)}, nil
 }
 
+func getenv(lookup LookupEnv, key string) string {
+	v, _ := lookup(key)
+	return v
+}
+
+// namedConnection reads the connection called name from podman's
+// connection list, or the default connection when def is set. On error the
+// Destination carries only the name.
 func namedConnection(name string, def bool) (Destination, error) {
 	conf, err := config.Default()
 	if err != nil {
-		return Destination{}, fmt.Errorf("reading podman's configuration: %w", err)
+		return Destination{Name: name}, fmt.Errorf("reading podman's configuration: %w", err)
 	}
 	c, err := conf.GetConnection(name, def)
 	if err != nil {
-		return Destination{}, err
+		return Destination{Name: name}, err
 	}
 	return Destination{Name: c.Name, URI: c.URI, Identity: c.Identity, Machine: c.IsMachine,
 		TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA}, nil
@@ -139,7 +181,7 @@ type Client struct {
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	dest, err := Resolve(opts, os.Geteuid(), os.LookupEnv)
 	if err != nil {
-		return nil, &UnreachableError{URI: opts.Connection, Err: err}
+		return nil, &UnreachableError{Connection: dest.Name, Err: err}
 	}
 	return ConnectTo(ctx, dest)
 }
@@ -151,11 +193,11 @@ func ConnectTo(ctx context.Context, dest Destination) (*Client, error) {
 		TLSCertFile: dest.TLSCert, TLSKeyFile: dest.TLSKey, TLSCAFile: dest.TLSCA,
 	})
 	if err != nil {
-		return nil, &UnreachableError{URI: dest.URI, Err: err}
+		return nil, dest.unreachable(err)
 	}
 	info, err := system.Info(conn, nil)
 	if err != nil {
-		return nil, &UnreachableError{URI: dest.URI, Err: err}
+		return nil, dest.unreachable(err)
 	}
 	c := &Client{conn: conn, dest: dest}
 	c.facts.Rootless = info.Host.Security.Rootless

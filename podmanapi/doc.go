@@ -5,17 +5,28 @@
 //
 // # Connecting
 //
-// Connect resolves the service in podman-remote's order: an explicit URL,
-// then a named connection from podman's connection list, then the
-// CONTAINER_HOST or CONTAINER_CONNECTION environment variable, then
-// podman's default connection, then the default rootful or rootless
-// socket.
+// Connect resolves the service in podman-remote's order: a named
+// connection from podman's connection list (--connection), then an
+// explicit URL (--url), then the CONTAINER_CONNECTION environment
+// variable, then CONTAINER_HOST (with CONTAINER_SSHKEY), then podman's
+// default connection, then the default rootful or rootless socket. See
+// Resolve for what each step takes from the ones below it.
 //
 // # Errors
 //
 // Failures come back as typed errors a caller can branch on with
 // errors.As: *UnreachableError, *ImageNotFoundError, *NameInUseError,
-// *RemoteHostError and, for anything else the server refused, *APIError.
-// They are classified by HTTP status and by asking the server, never by
-// matching its message text.
+// *NoSuchContainerError, *RemoteHostError, *InterruptedError and, for
+// anything else the server refused, *APIError. They are classified by HTTP
+// status and by asking the server, never by matching its message text.
+//
+// Each also answers errors.Is for one category of
+// github.com/containerd/errdefs, so a caller that maps failures to exit
+// codes or HTTP statuses needs one errors.Is per category:
+// ErrUnavailable (unreachable), ErrNotFound (image, container, an API 404),
+// ErrAlreadyExists (name in use), ErrFailedPrecondition (remote host),
+// ErrInvalidArgument (an API 400), ErrConflict (an API 409) and, for an
+// interrupted request, context.Canceled, which is errdefs' cancelled
+// category. An API error of any other status is in none. The messages say
+// what went wrong, not which command or flag to try next.
 package podmanapi

@@ -6,21 +6,37 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/containerd/errdefs"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 )
 
-// UnreachableError reports that the podman service could not be reached.
+// UnreachableError reports that the podman service could not be reached,
+// or that the named connection meant to reach it could not be resolved.
 type UnreachableError struct {
+	// URI is the service's address; empty when Connection could not be
+	// resolved to one.
 	URI string
-	Err error
+	// Connection names the connection the URI came from (--connection,
+	// CONTAINER_CONNECTION or podman's default connection); empty when
+	// the URI was given as such.
+	Connection string
+	Err        error
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot connect to the podman service at %q: %v; "+
-		"is it running? Start it with 'podman system service', or choose another with --url, --connection or CONTAINER_HOST", e.URI, e.Err)
+	switch {
+	case e.Connection == "":
+		return fmt.Sprintf("cannot connect to the podman service at %q: %v", e.URI, e.Err)
+	case e.URI == "":
+		return fmt.Sprintf("cannot connect to the podman service of connection %q: %v", e.Connection, e.Err)
+	}
+	return fmt.Sprintf("cannot connect to the podman service of connection %q (%s): %v", e.Connection, e.URI, e.Err)
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Is reports the category errdefs.ErrUnavailable.
+func (e *UnreachableError) Is(target error) bool { return target == errdefs.ErrUnavailable }
 
 // ImageNotFoundError reports that the server does not have an image.
 type ImageNotFoundError struct {
@@ -34,6 +50,9 @@ func (e *ImageNotFoundError) Error() string {
 
 func (e *ImageNotFoundError) Unwrap() error { return e.Err }
 
+// Is reports the category errdefs.ErrNotFound.
+func (e *ImageNotFoundError) Is(target error) bool { return target == errdefs.ErrNotFound }
+
 // NameInUseError reports that a container of that name already exists.
 type NameInUseError struct {
 	Name string
@@ -45,6 +64,9 @@ func (e *NameInUseError) Error() string {
 }
 
 func (e *NameInUseError) Unwrap() error { return e.Err }
+
+// Is reports the category errdefs.ErrAlreadyExists.
+func (e *NameInUseError) Is(target error) bool { return target == errdefs.ErrAlreadyExists }
 
 // NoSuchContainerError reports that a container does not exist.
 type NoSuchContainerError struct {
@@ -58,6 +80,9 @@ func (e *NoSuchContainerError) Error() string {
 
 func (e *NoSuchContainerError) Unwrap() error { return e.Err }
 
+// Is reports the category errdefs.ErrNotFound.
+func (e *NoSuchContainerError) Is(target error) bool { return target == errdefs.ErrNotFound }
+
 // RemoteHostError refuses wiring that needs host paths over a connection
 // to another machine.
 type RemoteHostError struct {
@@ -69,6 +94,10 @@ func (e *RemoteHostError) Error() string {
 	return fmt.Sprintf("%s needs the sidecar, runtime dir and bridges on the machine that runs the container, "+
 		"but %q is another machine, where this client's paths mean nothing; run sandwire on that machine instead", e.What, e.URI)
 }
+
+// Is reports the category errdefs.ErrFailedPrecondition: the request is
+// sound, the server is in the wrong place for it.
+func (e *RemoteHostError) Is(target error) bool { return target == errdefs.ErrFailedPrecondition }
 
 // APIError is any other refusal by the server.
 type APIError struct {
@@ -87,6 +116,20 @@ func (e *APIError) Error() string {
 }
 
 func (e *APIError) Unwrap() error { return e.Err }
+
+// Is reports the category of the HTTP status: 400 errdefs.ErrInvalidArgument,
+// 404 errdefs.ErrNotFound, 409 errdefs.ErrConflict; any other status (a 500
+// says only that the server failed) belongs to none.
+func (e *APIError) Is(target error) bool {
+	category, ok := apiCategories[e.Code]
+	return ok && target == category
+}
+
+var apiCategories = map[int]error{
+	http.StatusBadRequest: errdefs.ErrInvalidArgument,
+	http.StatusNotFound:   errdefs.ErrNotFound,
+	http.StatusConflict:   errdefs.ErrConflict,
+}
 
 // responseCode returns the HTTP status of an API error, or 0.
 func responseCode(err error) int {
@@ -110,13 +153,18 @@ func (e *InterruptedError) Error() string {
 
 func (e *InterruptedError) Unwrap() error { return e.Err }
 
+// Is reports the category cancelled, which errdefs spells context.Canceled
+// (errdefs.IsCanceled), for a deadline too: the caller gave up either way.
+// A deadline's error also still unwraps to context.DeadlineExceeded.
+func (e *InterruptedError) Is(target error) bool { return target == context.Canceled }
+
 // transportError classifies an error that carries no HTTP status: the
 // caller's own cancellation, or a server that could not be reached.
 func (c *Client) transportError(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &InterruptedError{Op: op, Err: err}
 	}
-	return &UnreachableError{URI: c.dest.URI, Err: err}
+	return c.dest.unreachable(err)
 }
 
 // apiError wraps err as an *InterruptedError or *UnreachableError when no

@@ -1,0 +1,94 @@
+package podmanapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/containers/podman/v5/pkg/errorhandling"
+
+	"github.com/sandwire/sandwire/podmanapi"
+)
+
+// categories are the errdefs categories a podmanapi error may answer;
+// errdefs spells "cancelled" as context.Canceled.
+var categories = []struct {
+	name string
+	err  error
+}{
+	{"invalid argument", errdefs.ErrInvalidArgument},
+	{"not found", errdefs.ErrNotFound},
+	{"already exists", errdefs.ErrAlreadyExists},
+	{"conflict", errdefs.ErrConflict},
+	{"failed precondition", errdefs.ErrFailedPrecondition},
+	{"unavailable", errdefs.ErrUnavailable},
+	{"cancelled", context.Canceled},
+}
+
+func apiError(code int) *podmanapi.APIError {
+	return &podmanapi.APIError{Code: code, Err: &errorhandling.ErrorModel{Message: "refused", ResponseCode: code}}
+}
+
+func TestEachErrorAnswersOneCategory(t *testing.T) {
+	cause := errors.New("cause")
+	cases := []struct {
+		name string
+		err  error
+		want string // the one category name, or "" for none
+	}{
+		{"an unreachable service is unavailable", &podmanapi.UnreachableError{URI: "unix:///nowhere.sock", Err: cause}, "unavailable"},
+		{"a missing image is not found", &podmanapi.ImageNotFoundError{Image: "img", Err: cause}, "not found"},
+		{"a missing container is not found", &podmanapi.NoSuchContainerError{Name: "ctr", Err: cause}, "not found"},
+		{"a taken name already exists", &podmanapi.NameInUseError{Name: "ctr", Err: cause}, "already exists"},
+		{"a remote server fails a precondition", &podmanapi.RemoteHostError{URI: "ssh://host", What: "the gate"}, "failed precondition"},
+		{"a cancelled request is cancelled", &podmanapi.InterruptedError{Op: "creating", Err: context.Canceled}, "cancelled"},
+		{"a request past its deadline is cancelled", &podmanapi.InterruptedError{Op: "creating", Err: context.DeadlineExceeded}, "cancelled"},
+		{"a 400 is an invalid argument", apiError(http.StatusBadRequest), "invalid argument"},
+		{"a 404 is not found", apiError(http.StatusNotFound), "not found"},
+		{"a 409 is a conflict", apiError(http.StatusConflict), "conflict"},
+		{"a 500 is in no category", apiError(http.StatusInternalServerError), ""},
+		{"a 403 is in no category", apiError(http.StatusForbidden), ""},
+		{"a wrapped error keeps its category", fmt.Errorf("creating container %q: %w", "ctr", &podmanapi.NameInUseError{Name: "ctr", Err: cause}), "already exists"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, c := range categories {
+				if got := errors.Is(tc.err, c.err); got != (c.name == tc.want) {
+					t.Errorf("errors.Is(%v, %s) = %v, want %v", tc.err, c.name, got, !got)
+				}
+			}
+		})
+	}
+}
+
+func TestErrdefsHelpersSeeTheCategories(t *testing.T) {
+	if err := error(&podmanapi.UnreachableError{URI: "unix:///x", Err: errors.New("refused")}); !errdefs.IsUnavailable(err) {
+		t.Errorf("errdefs.IsUnavailable(%v) = false", err)
+	}
+	if err := error(&podmanapi.InterruptedError{Op: "creating", Err: context.DeadlineExceeded}); !errdefs.IsCanceled(err) || !errdefs.IsDeadlineExceeded(err) {
+		t.Errorf("errdefs.IsCanceled and IsDeadlineExceeded(%v) are not both true", err)
+	}
+	if err := error(apiError(http.StatusNotFound)); !errdefs.IsNotFound(err) {
+		t.Errorf("errdefs.IsNotFound(%v) = false", err)
+	}
+}
+
+func TestErrorsKeepTheirCause(t *testing.T) {
+	cause := &errorhandling.ErrorModel{Message: "boom", ResponseCode: http.StatusInternalServerError}
+	for _, err := range []error{
+		&podmanapi.UnreachableError{URI: "unix:///x", Err: cause},
+		&podmanapi.ImageNotFoundError{Image: "img", Err: cause},
+		&podmanapi.NoSuchContainerError{Name: "ctr", Err: cause},
+		&podmanapi.NameInUseError{Name: "ctr", Err: cause},
+		&podmanapi.InterruptedError{Op: "creating", Err: cause},
+		&podmanapi.APIError{Code: cause.ResponseCode, Err: cause},
+	} {
+		var model *errorhandling.ErrorModel
+		if !errors.As(err, &model) || model != cause {
+			t.Errorf("%T does not unwrap to its cause", err)
+		}
+	}
+}
