@@ -45,16 +45,15 @@ func (s *Sandbox) Run(ctx context.Context, name string, spec *specgen.SpecGenera
 	if opts == nil {
 		opts = &RunOptions{}
 	}
-	srv, in, err := s.check(ctx, name, spec, req)
+	c, err := s.Create(ctx, name, spec, req)
 	if err != nil {
 		return nil, err
 	}
-	l, id, err := s.create(ctx, srv, in, spec)
+	srv, err := s.connect(ctx) // the connection Create made
 	if err != nil {
 		return nil, err
 	}
-	l.Commit()
-	res := &RunResult{Container: Container{ID: id, Name: name, Plan: l.Plan, Edits: l.Edits}}
+	id, res := c.ID, &RunResult{Container: *c}
 	if opts.Detach {
 		if err := srv.Start(ctx, id); err != nil {
 			return nil, s.discard(srv, name, id, err)

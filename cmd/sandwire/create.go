@@ -24,11 +24,7 @@ refused. The container ID is printed to stdout.`,
   sandwire create --no-shield mybox -- busybox`,
 		Args: launchArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			parsed, err := gates(args[0], args[1:], podmanflags.Create)
-			if err != nil {
-				return err
-			}
-			sb, err := g.sandbox()
+			parsed, sb, err := g.launcher(args[0], args[1:], podmanflags.Create)
 			if err != nil {
 				return err
 			}
@@ -59,6 +55,20 @@ func launchArgs(cmd *cobra.Command, args []string) error {
 		return usageErr(fmt.Errorf("%q requires an IMAGE after \"--\"", cmd.CommandPath()))
 	}
 	return nil
+}
+
+// launcher runs the gates on a launching verb's passthrough and, once they
+// pass, builds the sandbox to launch it with.
+func (g *globals) launcher(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, *launch.Sandbox, error) {
+	parsed, err := gates(name, passthrough, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	sb, err := g.sandbox()
+	if err != nil {
+		return nil, nil, err
+	}
+	return parsed, sb, nil
 }
 
 // gates parses the passthrough as podman does and runs gate 1, the flag

@@ -34,11 +34,7 @@ before the container ran.`,
 }
 
 func (g *globals) run(ctx context.Context, name string, req launch.Request, passthrough []string) error {
-	parsed, err := gates(name, passthrough, podmanflags.Run)
-	if err != nil {
-		return err
-	}
-	sb, err := g.sandbox()
+	parsed, sb, err := g.launcher(name, passthrough, podmanflags.Run)
 	if err != nil {
 		return err
 	}
