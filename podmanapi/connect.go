@@ -183,11 +183,11 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, &UnreachableError{Connection: dest.Name, Err: err}
 	}
-	return ConnectTo(ctx, dest)
+	return connectTo(ctx, dest)
 }
 
-// ConnectTo connects to dest and learns the server's facts.
-func ConnectTo(ctx context.Context, dest Destination) (*Client, error) {
+// connectTo connects to dest and learns the server's facts.
+func connectTo(ctx context.Context, dest Destination) (*Client, error) {
 	conn, err := bindings.NewConnectionWithOptions(ctx, bindings.Options{
 		URI: dest.URI, Identity: dest.Identity, Machine: dest.Machine,
 		TLSCertFile: dest.TLSCert, TLSKeyFile: dest.TLSKey, TLSCAFile: dest.TLSCA,
@@ -216,16 +216,13 @@ func ConnectTo(ctx context.Context, dest Destination) (*Client, error) {
 // Facts returns the server's facts.
 func (c *Client) Facts() Facts { return c.facts }
 
-// Destination returns where the client is connected.
-func (c *Client) Destination() Destination { return c.dest }
-
-// Local reports whether the server runs on this machine.
-func (c *Client) Local() bool { return IsLocal(c.dest.URI) && !c.dest.Machine }
+// local reports whether the server runs on this machine.
+func (c *Client) local() bool { return IsLocal(c.dest.URI) && !c.dest.Machine }
 
 // RequireLocal refuses, with the reason, wiring that needs host paths
 // when the server runs on another machine.
 func (c *Client) RequireLocal(what string) error {
-	if c.Local() {
+	if c.local() {
 		return nil
 	}
 	return &RemoteHostError{URI: c.dest.URI, What: what}

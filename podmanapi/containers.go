@@ -91,15 +91,6 @@ func (c *Client) Inspect(ctx context.Context, nameOrID string) (*define.InspectC
 	return data, nil
 }
 
-// Exists reports whether a container of that name or ID exists.
-func (c *Client) Exists(ctx context.Context, nameOrID string) (bool, error) {
-	ok, err := containers.Exists(c.with(ctx), nameOrID, nil)
-	if err != nil {
-		return false, c.apiError("looking up container "+nameOrID, err)
-	}
-	return ok, nil
-}
-
 // Remove removes a container, stopping it first when force is set. A
 // container that does not exist is not an error.
 func (c *Client) Remove(ctx context.Context, nameOrID string, force bool) error {

@@ -89,12 +89,3 @@ func (c *Client) Stop(ctx context.Context, nameOrID string) error {
 	}
 	return nil
 }
-
-// Wait waits for a container to exit and returns its exit code.
-func (c *Client) Wait(ctx context.Context, nameOrID string) (int, error) {
-	code, err := containers.Wait(c.with(ctx), nameOrID, nil)
-	if err != nil {
-		return -1, c.containerError("waiting for container "+nameOrID, nameOrID, err)
-	}
-	return int(code), nil
-}

@@ -23,10 +23,10 @@ const BridgeBinaryName = "terok-bridge"
 // bridgeScript is the script images source to start the bridges.
 const bridgeScript = "ensure-bridges.sh"
 
-// BridgeBinarySearchPath lists where the bridge program is looked for when
+// bridgeBinarySearchPath lists where the bridge program is looked for when
 // the configuration names none: beside the running executable (a build
 // tree, or a package's bin dir), then the usual helper-binary dirs.
-func BridgeBinarySearchPath() []string {
+func bridgeBinarySearchPath() []string {
 	var dirs []string
 	if exe, err := os.Executable(); err == nil {
 		if exe, err = filepath.EvalSymlinks(exe); err == nil {
@@ -51,7 +51,7 @@ func (c Config) bridgeBinary() (string, error) {
 		}
 		return c.BridgeBinary, nil
 	}
-	dirs := BridgeBinarySearchPath()
+	dirs := bridgeBinarySearchPath()
 	for _, d := range dirs {
 		p := filepath.Join(d, BridgeBinaryName)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
@@ -104,13 +104,13 @@ func bridgesVersion(binary string) (string, error) {
 	return v, nil
 }
 
-// MaterializeBridges puts this build's bridge resources — the embedded
+// materializeBridges puts this build's bridge resources — the embedded
 // script and the bridge program — in a versioned dir under the state dir
 // unless they are already there, and returns that dir. The files are
 // written to a temporary sibling and renamed into place, so a reader sees
 // all of one version or none of it; nothing in it is writable but by its
 // owner, and the container mounts it read-only.
-func MaterializeBridges(cfg Config) (string, error) {
+func materializeBridges(cfg Config) (string, error) {
 	binary, err := cfg.bridgeBinary()
 	if err != nil {
 		return "", err

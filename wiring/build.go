@@ -2,9 +2,9 @@ package wiring
 
 import "strconv"
 
-// EditsInput is everything the sandbox's edits are made of, once the host
+// editsInput is everything the sandbox's edits are made of, once the host
 // state is laid down and the tokens are minted.
-type EditsInput struct {
+type editsInput struct {
 	Name      string
 	Plan      Plan
 	Mode      ServicesMode
@@ -24,12 +24,12 @@ type EditsInput struct {
 	Shield *Edits
 }
 
-// BuildEdits composes the sandbox's edits from their inputs, in a fixed
+// buildEdits composes the sandbox's edits from their inputs, in a fixed
 // order: shield (or, unshielded in tcp mode on a rootless server, the
 // network that reaches the host's loopback), user namespace, bridges mount, runtime dir mount, broker,
 // gate and SSH environment, then name and sidecar annotation. It is pure:
 // no I/O, the same input gives the same edits.
-func BuildEdits(in EditsInput) *Edits {
+func buildEdits(in editsInput) *Edits {
 	edits := &Edits{}
 	edits.Append(in.Shield)
 	if in.Shield == nil && in.ServerRootless && in.Mode == ServicesTCP && in.Plan.NeedsBridges() {
@@ -59,8 +59,8 @@ func BuildEdits(in EditsInput) *Edits {
 	return edits.Append(&Edits{Name: in.Name, Annotations: map[string]string{SidecarAnnotation: in.SidecarPath}})
 }
 
-// BuildSidecar is the sidecar for the same inputs as BuildEdits.
-func BuildSidecar(cfg Config, in EditsInput) Sidecar {
+// buildSidecar is the sidecar for the same inputs as buildEdits.
+func buildSidecar(cfg Config, in editsInput) Sidecar {
 	sc := Sidecar{
 		ContainerName:                in.Name,
 		IPCMode:                      string(in.Mode),

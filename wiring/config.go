@@ -98,10 +98,10 @@ func DefaultConfig(euid int, lookup LookupEnv) Config {
 	return c
 }
 
-// DefaultConfigFile is the configuration file read when SANDWIRE_CONFIG is
+// defaultConfigFile is the configuration file read when SANDWIRE_CONFIG is
 // unset: /etc/sandwire/sandwire.toml for root, else
 // $XDG_CONFIG_HOME/sandwire/sandwire.toml.
-func DefaultConfigFile(euid int, lookup LookupEnv) string {
+func defaultConfigFile(euid int, lookup LookupEnv) string {
 	if euid == 0 {
 		return "/etc/sandwire/sandwire.toml"
 	}
@@ -120,7 +120,7 @@ func LoadConfig(euid int, lookup LookupEnv) (Config, error) {
 	c := DefaultConfig(euid, lookup)
 	file, explicit := lookup(EnvConfigFile)
 	if !explicit || file == "" {
-		file, explicit = DefaultConfigFile(euid, lookup), false
+		file, explicit = defaultConfigFile(euid, lookup), false
 	}
 	if err := c.mergeFile(file, explicit); err != nil {
 		return Config{}, err

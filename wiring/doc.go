@@ -21,7 +21,7 @@
 // Edits are everything the sandbox adds to a container, as data: mounts,
 // environment, annotations, network, user namespace, capability drops,
 // hosts entries and the name. Each subsystem's share is one Edits value;
-// BuildEdits appends them in a fixed order, and package specmutate is the
+// Compose appends them in a fixed order, and package specmutate is the
 // only code that applies them to a spec. Flags renders the same Edits as
 // podman run flags.
 //

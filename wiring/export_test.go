@@ -57,3 +57,18 @@ func readFileNoFollow(path string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(f)
 }
+
+// The pure composition and the host-state helpers, which only Compose
+// uses outside the tests.
+type EditsInput = editsInput
+
+var (
+	BuildEdits             = buildEdits
+	BuildSidecar           = buildSidecar
+	PickPorts              = pickPorts
+	CheckSocketPaths       = checkSocketPaths
+	MaterializeBridges     = materializeBridges
+	BridgeBinarySearchPath = bridgeBinarySearchPath
+	DefaultConfigFile      = defaultConfigFile
+	MintGateToken          = mintGateToken
+)

@@ -33,7 +33,7 @@ func Check(cfg Config, name string, req Request) (*Intent, error) {
 			"(shield_bypass_firewall_no_protection); this container has unrestricted network access")
 	}
 	if cfg.ServicesMode == ServicesSocket {
-		if err := CheckSocketPaths(cfg.ContainerRuntimeDir(name)); err != nil {
+		if err := checkSocketPaths(cfg.ContainerRuntimeDir(name)); err != nil {
 			return nil, err
 		}
 	}

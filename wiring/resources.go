@@ -41,9 +41,9 @@ func (e *SocketPathError) Error() string {
 		e.Bytes, MaxSocketPath, e.Path, EnvRuntimeDir)
 }
 
-// CheckSocketPaths fails when a service socket under runtimeDir would not
+// checkSocketPaths fails when a service socket under runtimeDir would not
 // fit in sun_path. It touches nothing on disk.
-func CheckSocketPaths(runtimeDir string) error {
+func checkSocketPaths(runtimeDir string) error {
 	for _, sock := range serviceSockets {
 		host := filepath.Join(runtimeDir, strings.TrimPrefix(sock, ContainerRuntimeDir+"/"))
 		if len(host) > MaxSocketPath {
@@ -53,10 +53,10 @@ func CheckSocketPaths(runtimeDir string) error {
 	return nil
 }
 
-// PickPorts returns n distinct free TCP ports on 127.0.0.1. All n sockets
+// pickPorts returns n distinct free TCP ports on 127.0.0.1. All n sockets
 // are held open while picking: bind-and-close one at a time may hand the
 // same port back twice.
-func PickPorts(n int) ([]int, error) {
+func pickPorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var listeners []net.Listener
 	defer func() {

@@ -22,9 +22,9 @@ type TokenStore interface {
 	RevokeSubject(ctx context.Context, scope, subject string) (int, error)
 }
 
-// MintGateToken returns a fresh gate token: "terok-g-" and 32 hex digits
+// mintGateToken returns a fresh gate token: "terok-g-" and 32 hex digits
 // from the system's secure random source.
-func MintGateToken() (string, error) { return randomToken(GateTokenPrefix) }
+func mintGateToken() (string, error) { return randomToken(GateTokenPrefix) }
 
 // NewPhantomToken returns a fresh phantom token value, "terok-p-" and 32
 // hex digits. TokenStore implementations use it to mint.

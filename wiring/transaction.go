@@ -142,7 +142,7 @@ func (l *Launch) layDown(ctx context.Context, profiles []string, opts ComposeOpt
 	runtimeDir := cfg.ContainerRuntimeDir(l.Name)
 	res := Resources{RuntimeDir: runtimeDir}
 	if cfg.ServicesMode == ServicesTCP {
-		ports, err := PickPorts(3)
+		ports, err := pickPorts(3)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (l *Launch) layDown(ctx context.Context, profiles []string, opts ComposeOpt
 	if err := l.mkdir(runtimeDir); err != nil {
 		return err
 	}
-	in := EditsInput{Name: l.Name, Plan: l.Plan, Mode: cfg.ServicesMode, Resources: res,
+	in := editsInput{Name: l.Name, Plan: l.Plan, Mode: cfg.ServicesMode, Resources: res,
 		SidecarPath: l.SidecarPath, ServerRootless: opts.ServerRootless, RootlessNetwork: opts.ServerRootlessNetwork}
 	if l.Plan.Shield {
 		shield, err := opts.Shield.Prepare(ctx, ShieldRequest{
@@ -172,14 +172,14 @@ func (l *Launch) layDown(ctx context.Context, profiles []string, opts ComposeOpt
 		in.Shield = shield.Edits
 	}
 	if l.Plan.NeedsBridges() {
-		bridges, err := MaterializeBridges(cfg)
+		bridges, err := materializeBridges(cfg)
 		if err != nil {
 			return err
 		}
 		in.BridgesDir = bridges
 	}
 	if l.Plan.Gate {
-		token, err := MintGateToken()
+		token, err := mintGateToken()
 		if err != nil {
 			return err
 		}
@@ -194,7 +194,7 @@ func (l *Launch) layDown(ctx context.Context, profiles []string, opts ComposeOpt
 		l.minted = append(l.minted, token)
 		in.SSHToken = token
 	}
-	edits := BuildEdits(in)
+	edits := buildEdits(in)
 	if err := edits.Validate(); err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (l *Launch) layDown(ctx context.Context, profiles []string, opts ComposeOpt
 	if err := l.writeFile(filepath.Join(stateDir, metaFile), func(string) error { return l.writeMeta() }); err != nil {
 		return err
 	}
-	sc := BuildSidecar(cfg, in)
+	sc := buildSidecar(cfg, in)
 	return l.writeFile(l.SidecarPath, func(p string) error { return cfg.writeSidecar(p, sc) })
 }
 

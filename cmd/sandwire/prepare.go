@@ -40,8 +40,8 @@ SpecGenerator JSON that "sandwire create" would send to the podman API for
 the container described after "--".
 
 The user namespace and network follow the podman that will run the
-container: the server named by --url, --connection, CONTAINER_HOST or
-CONTAINER_CONNECTION when one is given, else the local podman of this user
+container: the server named by --connection, --url, CONTAINER_CONNECTION or
+CONTAINER_HOST when one is given, else the local podman of this user
 (rootless unless root).`,
 		Example: `  sandwire prepare --scope myproj mybox
   sandwire prepare --format json --no-shield mybox
