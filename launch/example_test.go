@@ -98,7 +98,7 @@ func ExampleSandbox_Prepare() {
 	sb, done := exampleSandbox(launch.WithNotes(func(n string) { notes = append(notes, n) }))
 	defer done()
 
-	p, err := sb.Prepare(context.Background(), "mybox", launch.Request{NoShield: true}, nil)
+	p, err := sb.Prepare(context.Background(), "mybox", nil, launch.Request{NoShield: true})
 	if err != nil {
 		log.Fatal(err)
 	}

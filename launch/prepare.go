@@ -31,12 +31,12 @@ func (p *Prepared) ShellFlags() string { return wiring.ShellQuote(p.Flags()) }
 
 // Prepare lays down the sandbox state for container name (tokens,
 // sidecar, runtime dir) and returns what wires a container into it, for
-// a caller that runs podman itself. Given a spec, it also returns the spec
-// Create would send for it; the spec is checked (CheckSpec) and left as it
-// was. The user namespace and network follow the podman service the
+// a caller that runs podman itself. Given a spec (it may be nil), it also
+// returns the spec Create would send for it; the spec is checked
+// (CheckSpec) and left as it was. The user namespace and network follow the podman service the
 // sandbox was told to use (WithServer, WithConnection, CONTAINER_HOST,
 // CONTAINER_CONNECTION), else this machine's own podman for this user.
-func (s *Sandbox) Prepare(ctx context.Context, name string, req Request, spec *specgen.SpecGenerator) (*Prepared, error) {
+func (s *Sandbox) Prepare(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request) (*Prepared, error) {
 	in, err := wiring.Check(s.cfg, name, req)
 	if err != nil {
 		return nil, err

@@ -237,7 +237,7 @@ func TestNewWithAConfigAloneHasTheShieldOn(t *testing.T) {
 
 func TestPrepareRendersTheEditsCreateWouldApply(t *testing.T) {
 	f := newFixture(t)
-	p, err := f.sb.Prepare(t.Context(), "web", proj, spec())
+	p, err := f.sb.Prepare(t.Context(), "web", spec(), proj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestPrepareRendersTheEditsCreateWouldApply(t *testing.T) {
 	if len(f.srv.specs) != 0 {
 		t.Error("prepare created a container")
 	}
-	if _, err := f.sb.Prepare(t.Context(), "web", proj, nil); !errors.Is(err, launch.ErrAlreadyExists) {
+	if _, err := f.sb.Prepare(t.Context(), "web", nil, proj); !errors.Is(err, launch.ErrAlreadyExists) {
 		t.Errorf("a second prepare of web = %v, want the name in use", err)
 	}
 }

@@ -99,7 +99,7 @@ func (g *globals) prepare(ctx context.Context, name string, req launch.Request, 
 		return err
 	}
 	defer sb.Close()
-	p, err := sb.Prepare(ctx, name, req, spec)
+	p, err := sb.Prepare(ctx, name, spec, req)
 	if err != nil {
 		return err
 	}

@@ -256,7 +256,7 @@ func (b *bench) wired(ctx context.Context, name string) error {
 
 // exec is the old tool's path: the wiring as flags, `podman run -d` exec'd.
 func (b *bench) exec(ctx context.Context, name string) error {
-	p, err := b.sb.Prepare(ctx, name, launch.Request{Scope: "bench", NoShield: true}, nil)
+	p, err := b.sb.Prepare(ctx, name, nil, launch.Request{Scope: "bench", NoShield: true})
 	if err != nil {
 		return err
 	}
