@@ -25,14 +25,50 @@ type Container struct {
 
 // CheckSpec is gate 2: it reports, in one *specmutate.ConflictError,
 // every place where spec touches what the sandbox owns for a container
-// called name. Every verb that takes a spec runs it before anything is
-// minted or written; a front end with checks of its own (the CLI's flag
-// policy) calls it to report all refusals at once.
-func CheckSpec(name string, spec *specgen.SpecGenerator) error {
+// called name, and every way it would let the container see the
+// sandbox's host state (its dirs, other processes' namespaces). Every verb
+// that takes a spec runs it before anything is minted or written; a front
+// end with checks of its own (the CLI's flag policy) calls it to report
+// all refusals at once. Named volumes that bind host paths are known only
+// to the server: the verbs check those too, once connected.
+func (s *Sandbox) CheckSpec(name string, spec *specgen.SpecGenerator) error {
+	return s.checkSpec(name, spec, nil)
+}
+
+func (s *Sandbox) checkSpec(name string, spec *specgen.SpecGenerator, bound map[string]string) error {
 	if spec == nil {
 		return fmt.Errorf("%w: the container spec is nil", ErrInvalidArgument)
 	}
-	return specmutate.Conflicts(spec, &wiring.Edits{Name: name})
+	edits := &wiring.Edits{Name: name}
+	owned := specmutate.Conflicts(spec, edits)
+	exposed := specmutate.Exposures(spec, edits, specmutate.ExposureDirs(s.cfg), bound)
+	var a, b *specmutate.ConflictError
+	switch {
+	case errors.As(owned, &a) && errors.As(exposed, &b):
+		return &specmutate.ConflictError{Conflicts: append(a.Conflicts, b.Conflicts...)}
+	case owned != nil:
+		return owned
+	}
+	return exposed
+}
+
+// boundVolumes asks the server which of spec's named volumes bind a host
+// path, and where.
+func boundVolumes(ctx context.Context, srv Server, spec *specgen.SpecGenerator) (map[string]string, error) {
+	bound := map[string]string{}
+	for _, v := range spec.Volumes {
+		if v.Name == "" {
+			continue
+		}
+		dev, ok, err := srv.BoundDevice(ctx, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			bound[v.Name] = dev
+		}
+	}
+	return bound, nil
 }
 
 // Create wires spec as container name and creates it on the podman
@@ -63,7 +99,7 @@ func (s *Sandbox) check(ctx context.Context, name string, spec *specgen.SpecGene
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := CheckSpec(name, spec); err != nil {
+	if err := s.CheckSpec(name, spec); err != nil {
 		return nil, nil, err
 	}
 	srv, err := s.connect(ctx)
@@ -72,6 +108,15 @@ func (s *Sandbox) check(ctx context.Context, name string, spec *specgen.SpecGene
 	}
 	if err := srv.RequireLocal("wiring a container into the sandbox"); err != nil {
 		return nil, nil, err
+	}
+	bound, err := boundVolumes(ctx, srv, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(bound) > 0 {
+		if err := s.checkSpec(name, spec, bound); err != nil {
+			return nil, nil, err
+		}
 	}
 	return srv, in, nil
 }

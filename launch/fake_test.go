@@ -38,6 +38,8 @@ type fakeServer struct {
 	specs   []*specgen.SpecGenerator
 	removed []string
 	started []string
+	// bound are the named volumes that bind a host path.
+	bound map[string]string
 }
 
 func newFakeServer() *fakeServer {
@@ -257,4 +259,9 @@ func spec() *specgen.SpecGenerator {
 	s := specgen.NewSpecGenerator("localhost/img", false)
 	s.Env = map[string]string{"FOO": "bar"}
 	return s
+}
+
+func (f *fakeServer) BoundDevice(_ context.Context, volume string) (string, bool, error) {
+	dev, ok := f.bound[volume]
+	return dev, ok, nil
 }

@@ -42,7 +42,7 @@ func (s *Sandbox) Prepare(ctx context.Context, name string, spec *specgen.SpecGe
 		return nil, err
 	}
 	if spec != nil {
-		if err := CheckSpec(name, spec); err != nil {
+		if err := s.CheckSpec(name, spec); err != nil {
 			return nil, err
 		}
 	}

@@ -291,3 +291,29 @@ func envList(s *specgen.SpecGenerator) []string {
 	}
 	return out
 }
+
+// TestCreateRefusesANamedVolumeThatBindsTheSandboxsState: only the server
+// knows that a named volume binds a host path; the launch asks it, and
+// refuses before anything is written.
+func TestCreateRefusesANamedVolumeThatBindsTheSandboxsState(t *testing.T) {
+	f := newFixture(t)
+	f.srv.bound = map[string]string{"home": f.cfg.VaultDir, "data": t.TempDir()}
+	for _, tc := range []struct {
+		volume  string
+		refused bool
+	}{{"home", true}, {"data", false}, {"fresh", false}} {
+		s := spec()
+		s.Volumes = []*specgen.NamedVolume{{Name: tc.volume, Dest: "/v"}}
+		name := "web-" + tc.volume
+		_, err := f.sb.Create(t.Context(), name, s, proj)
+		if refused := errors.Is(err, launch.ErrInvalidArgument); refused != tc.refused || (!tc.refused && err != nil) {
+			t.Errorf("volume %s: Create = %v, want refused=%v", tc.volume, err, tc.refused)
+		}
+		if tc.refused {
+			if !strings.Contains(err.Error(), "vault dir") {
+				t.Errorf("the refusal %q does not name the vault dir", err)
+			}
+			f.assertNothingLeft(t, name)
+		}
+	}
+}

@@ -29,6 +29,9 @@ type Server interface {
 	Remove(ctx context.Context, nameOrID string, force bool) error
 	// Names lists the names of all containers, in any state.
 	Names(ctx context.Context) ([]string, error)
+	// BoundDevice is the host path a named volume binds (a local volume
+	// made with o=bind), if it is one.
+	BoundDevice(ctx context.Context, volume string) (string, bool, error)
 }
 
 var _ Server = (*podmanapi.Client)(nil)

@@ -2,9 +2,12 @@ package podmanflags
 
 import (
 	"errors"
+	"fmt"
+	"path"
 	"strings"
 	"testing"
 
+	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/specmutate"
 	"github.com/sandwire/sandwire/wiring"
 )
@@ -72,7 +75,8 @@ func checkGates(t *testing.T, args []string) {
 				t.Errorf("%s %q: CheckPolicy accepts it, yet the spec sets %s", modeName(mode), args, strings.Join(v, "; "))
 			}
 		}
-		gate2 := specmutate.Conflicts(p.Spec, &wiring.Edits{Name: fuzzName})
+		gate2 := errors.Join(specmutate.Conflicts(p.Spec, &wiring.Edits{Name: fuzzName}),
+			specmutate.Exposures(p.Spec, &wiring.Edits{Name: fuzzName}, fuzzDirs, nil))
 		if gate2 != nil {
 			var ce *specmutate.ConflictError
 			if !errors.As(gate2, &ce) || len(ce.Conflicts) == 0 {
@@ -82,6 +86,9 @@ func checkGates(t *testing.T, args []string) {
 		if gate1 == nil && gate2 == nil {
 			if v := ownedTouched(p.Spec, fuzzName); len(v) > 0 {
 				t.Errorf("%s %q passes both gates but touches what the sandbox owns: %s", modeName(mode), args, strings.Join(v, "; "))
+			}
+			if v := exposedTouched(p.Spec); len(v) > 0 {
+				t.Errorf("%s %q passes both gates but lets the container see the sandbox's host state: %s", modeName(mode), args, strings.Join(v, "; "))
 			}
 		}
 	}
@@ -169,8 +176,62 @@ func TestGatesAgreeOnAcceptedLines(t *testing.T) {
 	}
 }
 
+// fuzzDirs are the sandbox's host dirs in the gate tests: the root
+// defaults, which no test machine needs to have.
+var fuzzDirs = []specmutate.HostDir{
+	{Role: "state dir", Path: "/var/lib/terok/sandbox"},
+	{Role: "runtime dir", Path: "/run/terok/sandbox"},
+	{Role: "vault dir", Path: "/var/lib/terok/vault"},
+}
+
+// exposedTouched is the property's oracle, written apart from the gate:
+// every host path the spec makes visible, cleaned, must neither lie in nor
+// hold a sandbox dir, and no PID or IPC namespace may be shared.
+func exposedTouched(s *specgen.SpecGenerator) []string {
+	var sources []string
+	for _, m := range s.Mounts {
+		if m.Type == "bind" {
+			sources = append(sources, m.Source)
+		}
+	}
+	for _, o := range s.OverlayVolumes {
+		sources = append(sources, o.Source)
+	}
+	for _, d := range s.Devices {
+		sources = append(sources, strings.SplitN(d.Path, ":", 2)[0])
+	}
+	if s.Rootfs != "" {
+		sources = append(sources, strings.TrimSuffix(s.Rootfs, ":O"))
+	}
+	var v []string
+	for _, src := range sources {
+		clean := path.Clean("/" + src)
+		for _, d := range fuzzDirs {
+			if clean == d.Path || strings.HasPrefix(clean, d.Path+"/") || clean == "/" || strings.HasPrefix(d.Path, clean+"/") {
+				v = append(v, fmt.Sprintf("host path %q shows the %s", src, d.Role))
+			}
+		}
+	}
+	for flag, ns := range map[string]specgen.Namespace{"--pid": s.PidNS, "--ipc": s.IpcNS} {
+		if ns.NSMode == specgen.Host || ns.NSMode == specgen.FromContainer {
+			v = append(v, fmt.Sprintf("%s %s", flag, ns.NSMode))
+		}
+	}
+	return v
+}
+
 // fuzzSeeds start FuzzGates near the lines that matter.
 var fuzzSeeds = [][]string{
+	line([]string{"-v", "/:/host"}),
+	line([]string{"-v", "/var/lib/terok:/x:ro"}),
+	line([]string{"--volume=/var/lib/terok/sandbox//sidecar:/x"}),
+	line([]string{"--mount", "type=bind,src=/var/lib/../lib/terok/vault,dst=/x"}),
+	line([]string{"-v", "/run/terok/sandbox/run/x:/x:O"}),
+	line([]string{"--device", "/var/lib/terok/vault/credentials.db:/dev/x"}),
+	line([]string{"--rootfs", "/"}),
+	line([]string{"--pid", "host", "--ipc=container:other"}),
+	line([]string{"--uts", "host", "--cgroupns", "host", "--pid", "private"}),
+	line([]string{"--unsetenv", "TEROK_GATE_TOKEN", "--unsetenv-all"}),
 	line(nil),
 	line([]string{"-it", "--rm"}, "sh", "-c", "--privileged"),
 	line([]string{"--name", "x"}),

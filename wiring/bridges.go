@@ -119,7 +119,7 @@ func materializeBridges(cfg Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the bridge program: %w", err)
 	}
-	dir := filepath.Join(cfg.StateDir, "bridges", version)
+	dir := filepath.Join(cfg.BridgesDir(), version)
 	err = cfg.inTree(dir, true, func(r *os.Root, rel string) error {
 		if st, err := r.Lstat(rel); err == nil && st.IsDir() {
 			return nil

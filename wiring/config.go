@@ -185,6 +185,9 @@ func (c Config) VaultSystemdCredsFile() string {
 // GateBasePath is where the git gate keeps its repositories.
 func (c Config) GateBasePath() string { return filepath.Join(c.StateDir, "gate") }
 
+// BridgesDir holds the bridge resources, one dir per bridge version.
+func (c Config) BridgesDir() string { return filepath.Join(c.StateDir, "bridges") }
+
 // SidecarDir holds one sidecar file per wired container.
 func (c Config) SidecarDir() string { return filepath.Join(c.StateDir, "sidecar") }
 

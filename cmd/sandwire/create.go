@@ -57,15 +57,16 @@ func launchArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// launcher runs the gates on a launching verb's passthrough and, once they
-// pass, builds the sandbox to launch it with.
+// launcher builds the sandbox for a launching verb and runs the gates on
+// its passthrough.
 func (g *globals) launcher(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, *launch.Sandbox, error) {
-	parsed, err := gates(name, passthrough, mode)
+	sb, err := g.sandbox()
 	if err != nil {
 		return nil, nil, err
 	}
-	sb, err := g.sandbox()
+	parsed, err := gates(sb, name, passthrough, mode)
 	if err != nil {
+		sb.Close()
 		return nil, nil, err
 	}
 	return parsed, sb, nil
@@ -75,14 +76,14 @@ func (g *globals) launcher(name string, passthrough []string, mode podmanflags.M
 // policy, on the raw arguments. Gate 2, on the parsed spec, runs in the
 // library; when gate 1 refuses, gate 2 runs here too, so that every
 // refusal of both is reported at once, before anything is written.
-func gates(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, error) {
+func gates(sb *launch.Sandbox, name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, error) {
 	gate1 := podmanflags.CheckPolicy(passthrough)
 	parsed, err := podmanflags.Parse(passthrough, mode)
 	if err != nil {
 		return nil, usageErr(errors.Join(gate1, err))
 	}
 	if gate1 != nil {
-		return nil, usageErr(errors.Join(gate1, launch.CheckSpec(name, parsed.Spec)))
+		return nil, usageErr(errors.Join(gate1, sb.CheckSpec(name, parsed.Spec)))
 	}
 	return parsed, nil
 }

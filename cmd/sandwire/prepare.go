@@ -76,6 +76,11 @@ func prepareArgs(cmd *cobra.Command, args []string) error {
 }
 
 func (g *globals) prepare(ctx context.Context, name string, req launch.Request, format string, passthrough []string) error {
+	sb, err := g.sandbox()
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
 	var spec *specgen.SpecGenerator
 	switch format {
 	case formatFlags, formatJSON:
@@ -86,7 +91,7 @@ func (g *globals) prepare(ctx context.Context, name string, req launch.Request, 
 		if len(passthrough) == 0 {
 			return usageErr(errors.New("--format spec needs the container after \"--\": [podman create options] IMAGE [COMMAND]"))
 		}
-		parsed, err := gates(name, passthrough, podmanflags.Create)
+		parsed, err := gates(sb, name, passthrough, podmanflags.Create)
 		if err != nil {
 			return err
 		}
@@ -94,11 +99,6 @@ func (g *globals) prepare(ctx context.Context, name string, req launch.Request, 
 	default:
 		return usageErr(fmt.Errorf("--format must be %q, %q or %q, got %q", formatFlags, formatJSON, formatSpec, format))
 	}
-	sb, err := g.sandbox()
-	if err != nil {
-		return err
-	}
-	defer sb.Close()
 	p, err := sb.Prepare(ctx, name, spec, req)
 	if err != nil {
 		return err
