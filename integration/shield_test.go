@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sandwire/sandwire/integration/podmantest"
+	"github.com/sandwire/sandwire/wiring"
 )
 
 // fakeShield is the shield package's stand-in for terok-shield: it prints
@@ -118,4 +120,67 @@ func TestShieldedCreate(t *testing.T) {
 	if !strings.Contains(string(log), "prepare "+name+" --json") || !strings.Contains(string(log), "down "+id) {
 		t.Errorf("the shield was not prepared for %s and torn down by its ID; its log:\n%s", name, log)
 	}
+}
+
+// TestShieldedTCPLaunchGivesTheShieldItsInputs: in tcp mode the shield
+// must let the container reach its three loopback ports, and terok-shield's
+// CLI reads them only from config.yml in its config dir; the fake, which
+// keeps that contract, records what it read in the container's
+// annotations. Several profiles reach it as several words. The
+// orchestrator's fields reach the sidecar.
+func TestShieldedTCPLaunchGivesTheShieldItsInputs(t *testing.T) {
+	sb := newSandbox(t)
+	shieldPath, err := filepath.Abs(fakeShield)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.writeConfig(fmt.Sprintf("shield_command = %q\n", shieldPath))
+	sb.env[wiring.EnvServicesMode] = "tcp"
+	sb.env["FAKE_SHIELD_MODE"] = "rootful"
+	if podmantest.Rootless() {
+		sb.env["FAKE_SHIELD_MODE"] = "slirp4netns"
+	}
+	// The user's own shield config dir, with a profile of theirs.
+	userShield := filepath.Join(sb.root, "user-shield")
+	if err := os.MkdirAll(filepath.Join(userShield, "profiles"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sb.env["TEROK_SHIELD_CONFIG_DIR"] = userShield
+	hookPath := filepath.Join(svc.HooksDir(), hookFile)
+	if err := os.WriteFile(hookPath, []byte(`{"version":"1.0.0","hook":{"path":"/bin/true"},"when":{"annotations":{"^terok\\.shield\\.name$":"^sw-shield-tcp$"}},"stages":["createRuntime"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(hookPath) })
+
+	const name = "sw-shield-tcp"
+	sb.create(name, []string{"--scope", "proj", "--profiles", "dev-standard,dev-python",
+		"--task-id", "task-7", "--dossier-path", "/srv/dossiers/task-7.md", "--allow-debugger"}, svc.Image(), "true")
+	c := inspect(t, name)
+	sc := sb.readSidecar(name)
+	var want []string
+	for _, k := range []string{"tcp_port", "ssh_signer_port", "gate_port"} {
+		port, ok := sc[k].(float64)
+		if !ok {
+			t.Fatalf("the sidecar has no %s: %v", k, sc)
+		}
+		want = append(want, fmt.Sprint(int(port)))
+	}
+	got := strings.Split(c.Config.Annotations["terok.shield.loopback_ports"], ":")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the shield read loopback ports %q, want the container's %q", got, want)
+	}
+	if p := c.Config.Annotations["terok.shield.profiles"]; p != "dev-standard:dev-python" {
+		t.Errorf("the shield applied profiles %q, want both", p)
+	}
+	if sc["task_id"] != "task-7" || sc["dossier_path"] != "/srv/dossiers/task-7.md" || sc["allow_debugger"] != true {
+		t.Errorf("the sidecar lacks the orchestrator's fields: task_id %v dossier_path %v allow_debugger %v",
+			sc["task_id"], sc["dossier_path"], sc["allow_debugger"])
+	}
+	if _, err := os.Lstat(filepath.Join(userShield, "config.yml")); err == nil {
+		t.Error("the launch wrote into the user's shield config dir")
+	}
+	mustSucceed(t, sb.sandwire("--url", svc.URL(), "cleanup", name))
+	sb.assertNoState(name)
 }

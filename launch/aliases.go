@@ -17,6 +17,8 @@ type (
 	// zero value asks for the defaults (shield, gate and broker on, no
 	// scope).
 	Request = wiring.Request
+	// Orchestrator is what terok's orchestrators record in the sidecar.
+	Orchestrator = wiring.Orchestrator
 	// Plan is which subsystems a launch wired.
 	Plan = wiring.Plan
 	// Edits are what the sandbox adds to a container.

@@ -20,7 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -34,16 +34,15 @@ import (
 // HookFile is the file name of the shield's hook in a hooks directory.
 const HookFile = "terok-shield-createRuntime.json"
 
-// EnvLoopbackPorts carries the host loopback ports the container may
-// reach to the shield command, comma-separated.
-const EnvLoopbackPorts = "TEROK_SHIELD_LOOPBACK_PORTS"
-
 // Command is the shield run as an external command (terok-shield).
 type Command struct {
 	// Path is the shield executable, looked up in PATH when not absolute.
 	Path string
 	// HooksDirs are the OCI hooks directories of the podman server.
 	HooksDirs []string
+	// Env is the environment the shield runs in; nil means this
+	// process's. It also says where the user's shield config dir is.
+	Env []string
 }
 
 // Failure says why the shield could not be prepared; the launch fails
@@ -77,12 +76,21 @@ func (c Command) Prepare(ctx context.Context, req wiring.ShieldRequest) (wiring.
 	if err != nil {
 		return none, &Failure{Reason: "missing", Detail: fmt.Sprintf("the shield command %q was not found; install terok-shield or set shield_command in the configuration", c.Path), Err: err}
 	}
+	// terok-shield reads --profiles as one or more words (nargs="+").
 	args := []string{"--state-dir", shieldStateDir(req.StateDir), "prepare", req.Name, "--json"}
 	if len(req.Profiles) > 0 {
-		args = append(args, "--profiles", strings.Join(req.Profiles, ","))
+		args = append(append(args, "--profiles"), req.Profiles...)
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = append(os.Environ(), EnvLoopbackPorts+"="+joinPorts(req.LoopbackPorts))
+	cmd.Env = c.environ()
+	if len(req.LoopbackPorts) > 0 {
+		// Its CLI takes loopback ports only from its config dir's config.yml.
+		dir, err := launchConfig(filepath.Join(req.StateDir, "shield-config"), userConfigDir(envLookup(cmd.Env)), req.LoopbackPorts)
+		if err != nil {
+			return none, &Failure{Reason: "failed", Detail: "the shield's per-launch configuration could not be written", Err: err}
+		}
+		cmd.Env = append(cmd.Env, EnvConfigDir+"="+dir)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -263,12 +271,24 @@ func orNone(n *wiring.Network) string {
 
 func shieldStateDir(runStateDir string) string { return filepath.Join(runStateDir, "shield") }
 
-func joinPorts(ports []int) string {
-	s := make([]string, len(ports))
-	for i, p := range ports {
-		s[i] = strconv.Itoa(p)
+func (c Command) environ() []string {
+	if c.Env != nil {
+		return slices.Clone(c.Env)
 	}
-	return strings.Join(s, ",")
+	return os.Environ()
+}
+
+// envLookup looks a variable up in env, the last setting winning as in
+// exec's environment.
+func envLookup(env []string) func(string) (string, bool) {
+	return func(key string) (string, bool) {
+		for i := len(env) - 1; i >= 0; i-- {
+			if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+				return v, true
+			}
+		}
+		return "", false
+	}
 }
 
 func firstLine(s string) string {

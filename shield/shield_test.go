@@ -27,6 +27,9 @@ func fakeShield(t *testing.T) (Command, string) {
 	}
 	log := filepath.Join(t.TempDir(), "shield.log")
 	t.Setenv("FAKE_SHIELD_LOG", log)
+	// The shield reads the user's config dir: an empty one of the test's.
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv(EnvConfigDir, "")
 	return Command{Path: path, HooksDirs: []string{t.TempDir(), hooks}}, log
 }
 
@@ -72,7 +75,7 @@ func TestPrepareTranslatesWhatTheShieldPrints(t *testing.T) {
 			}
 			sd := filepath.Join(state, "shield", "containers", "box")
 			wantAnn := map[string]string{
-				"terok.shield.profiles": "dev-standard:dev-python", "terok.shield.name": "box",
+				"terok.shield.profiles": "dev-standard:dev-python", "terok.shield.name": "box", "terok.shield.loopback_ports": "4001:4002",
 				"terok.shield.state_dir": sd, "terok.shield.version": "7", "terok.shield.audit_enabled": "true",
 				"terok.shield.upstream_dns": "169.254.1.1", "terok.shield.dns_tier": "dnsmasq",
 			}
@@ -93,7 +96,7 @@ func TestPrepareTranslatesWhatTheShieldPrints(t *testing.T) {
 				t.Errorf("hosts = %v, want %v", edits.Hosts, tc.wantHosts)
 			}
 			calls, _ := os.ReadFile(log)
-			if !strings.Contains(string(calls), "prepare box --json --profiles dev-standard,dev-python ports=4001,4002") {
+			if !strings.Contains(string(calls), "prepare box --json --profiles dev-standard dev-python ports=4001:4002") {
 				t.Errorf("shield invoked as %q", calls)
 			}
 
@@ -170,5 +173,78 @@ func TestDownCallsTheShieldWithTheContainerID(t *testing.T) {
 	calls, _ := os.ReadFile(log)
 	if !strings.Contains(string(calls), "down 0123abcd") {
 		t.Errorf("shield invoked as %q, want down with the container ID", calls)
+	}
+}
+
+// TestPrepareGivesTheShieldItsInputsWhereItReadsThem: terok-shield's CLI
+// reads loopback ports only from config.yml in its config dir, so a launch
+// with ports runs it with a config dir of its own that keeps the user's
+// settings and profiles, and adds the ports to the user's.
+func TestPrepareGivesTheShieldItsInputsWhereItReadsThem(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		userConfig string // "" writes none
+		ports      []int
+		profiles   []string
+		wantPorts  string
+		wantProfs  string
+	}{
+		{name: "ports reach the shield, the user's default profiles stay", userConfig: "default_profiles: [team]\nloopback_ports: [22]\n",
+			ports: []int{4001, 4002, 4003}, wantPorts: "22:4001:4002:4003", wantProfs: "team"},
+		{name: "a user list in block style is kept", userConfig: "mode: auto\nloopback_ports:\n  - 22\n  - 4001\n",
+			ports: []int{4001}, wantPorts: "22:4001", wantProfs: "dev-standard"},
+		{name: "without a user config the ports are all", ports: []int{4001}, wantPorts: "4001", wantProfs: "dev-standard"},
+		{name: "without ports the shield reads the user's own config", userConfig: "loopback_ports: [22]\n",
+			wantPorts: "22", wantProfs: "dev-standard"},
+		{name: "several profiles are passed as several words", ports: []int{4001}, profiles: []string{"a", "b", "c"},
+			wantPorts: "4001", wantProfs: "a:b:c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sh, log := fakeShield(t)
+			user := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "terok", "shield")
+			if err := os.MkdirAll(filepath.Join(user, "profiles"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.userConfig != "" {
+				if err := os.WriteFile(filepath.Join(user, "config.yml"), []byte(tc.userConfig), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			state := t.TempDir()
+			res, err := sh.Prepare(context.Background(), wiring.ShieldRequest{Name: "box", StateDir: state, Profiles: tc.profiles, LoopbackPorts: tc.ports})
+			if err != nil {
+				t.Fatalf("Prepare: %v", err)
+			}
+			if got := res.Edits.Annotations["terok.shield.loopback_ports"]; got != tc.wantPorts {
+				t.Errorf("the shield read loopback ports %q, want %q", got, tc.wantPorts)
+			}
+			if got := res.Edits.Annotations["terok.shield.profiles"]; got != tc.wantProfs {
+				t.Errorf("the shield applied profiles %q, want %q", got, tc.wantProfs)
+			}
+			if len(tc.ports) > 0 {
+				if target, err := os.Readlink(filepath.Join(state, "shield-config", "profiles")); err != nil || target != filepath.Join(user, "profiles") {
+					t.Errorf("the user's profiles are not reachable from the launch's config dir: %q, %v", target, err)
+				}
+			}
+			if calls, _ := os.ReadFile(log); !strings.Contains(string(calls), "ports="+tc.wantPorts) {
+				t.Errorf("shield invoked as %q", calls)
+			}
+		})
+	}
+}
+
+func TestPrepareFailsClosedOnAUserConfigItCannotRead(t *testing.T) {
+	sh, _ := fakeShield(t)
+	user := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "terok", "shield")
+	if err := os.MkdirAll(user, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(user, "config.yml"), []byte("loopback_ports: [1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sh.Prepare(context.Background(), wiring.ShieldRequest{Name: "box", StateDir: t.TempDir(), LoopbackPorts: []int{4001}})
+	var f *Failure
+	if !errors.As(err, &f) || !strings.Contains(err.Error(), "config.yml") {
+		t.Errorf("Prepare with an unreadable user config = %v, want a *Failure naming it", err)
 	}
 }

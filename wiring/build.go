@@ -20,6 +20,8 @@ type editsInput struct {
 	// decides how an unshielded container reaches host loopback ports.
 	ServerRootless  bool
 	RootlessNetwork string
+	// Orchestrator is recorded in the sidecar only.
+	Orchestrator Orchestrator
 	// Shield is the shield's contribution, when it is on.
 	Shield *Edits
 }
@@ -71,6 +73,11 @@ func buildSidecar(cfg Config, in editsInput) Sidecar {
 		CredentialsPassphraseCommand: cfg.CredentialsPassphraseCommand,
 		ScopeID:                      in.Plan.ScopeName(),
 		RuntimeDir:                   cfg.RuntimeDir,
+		TaskID:                       in.Orchestrator.TaskID,
+		AllowDebugger:                in.Orchestrator.AllowDebugger,
+	}
+	if p := in.Orchestrator.DossierPath; p != "" {
+		sc.DossierPath = &p
 	}
 	if in.Mode == ServicesTCP {
 		broker, signer := in.Resources.BrokerPort, in.Resources.SignerPort

@@ -84,6 +84,16 @@ func TestBuildSidecarMatchesBuildEdits(t *testing.T) {
 				RuntimeDir: "/rt",
 			},
 		},
+		{
+			name: "an orchestrator's task, dossier and debug mode are recorded",
+			mode: wiring.ServicesSocket,
+			req:  wiring.Request{Orchestrator: wiring.Orchestrator{TaskID: "t-42", DossierPath: "/work/dossier.md", AllowDebugger: true}},
+			want: wiring.Sidecar{
+				ContainerName: "web", IPCMode: "socket", DBPath: "/vault/credentials.db", RoutesPath: "/vault/routes.json",
+				VaultSystemdCredsFile: "/vault/vault.passphrase.cred", CredentialsPassphraseCommand: ptr("pass"),
+				RuntimeDir: "/rt", TaskID: "t-42", DossierPath: ptr("/work/dossier.md"), AllowDebugger: true,
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,7 +103,7 @@ func TestBuildSidecarMatchesBuildEdits(t *testing.T) {
 			}
 			c := cfg
 			c.ServicesMode = tc.mode
-			in := wiring.EditsInput{Name: "web", Plan: plan, Mode: tc.mode, Resources: res,
+			in := wiring.EditsInput{Name: "web", Plan: plan, Mode: tc.mode, Resources: res, Orchestrator: tc.req.Orchestrator,
 				SidecarPath: "/state/sidecar/web.json", GateToken: "terok-g-11111111111111111111111111111111"}
 			if got := wiring.BuildSidecar(c, in); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("BuildSidecar =\n%+v\nwant\n%+v", got, tc.want)

@@ -3,6 +3,7 @@ package wiring_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -14,6 +15,11 @@ import (
 func TestErrorsFallInTheirCategory(t *testing.T) {
 	_, nameErr := wiring.Check(wiring.Config{}, "../x", wiring.Request{})
 	_, _, scopeErr := wiring.ResolvePlan(wiring.Request{Scope: "a/b"})
+	_, dossierErr := wiring.Check(wiring.Config{StateDir: "/s", RuntimeDir: "/r", VaultDir: "/v", ServicesMode: wiring.ServicesTCP}, "web",
+		wiring.Request{Orchestrator: wiring.Orchestrator{DossierPath: "relative/dossier"}})
+	if dossierErr == nil || !strings.Contains(dossierErr.Error(), "dossier path") {
+		t.Fatalf("Check with a relative dossier path = %v", dossierErr)
+	}
 	for _, tc := range []struct {
 		name     string
 		err      error
@@ -22,6 +28,7 @@ func TestErrorsFallInTheirCategory(t *testing.T) {
 	}{
 		{"an invalid name is an invalid argument", nameErr, errdefs.ErrInvalidArgument, []error{wiring.ErrInvalidName}},
 		{"an invalid scope is an invalid argument", scopeErr, errdefs.ErrInvalidArgument, []error{wiring.ErrInvalidScope}},
+		{"a relative dossier path is an invalid argument", dossierErr, errdefs.ErrInvalidArgument, nil},
 		{"an invalid configuration is an invalid argument", fmt.Errorf("x: %w", wiring.ErrInvalidConfig), errdefs.ErrInvalidArgument, nil},
 		{"invalid edits are an invalid argument", (&wiring.Edits{Name: "/"}).Validate(), errdefs.ErrInvalidArgument, []error{wiring.ErrInvalidEdits}},
 		{"a socket path that does not fit is an invalid argument", &wiring.SocketPathError{Path: "/x", Bytes: 200}, errdefs.ErrInvalidArgument, nil},

@@ -1,5 +1,10 @@
 package wiring
 
+import (
+	"fmt"
+	"path/filepath"
+)
+
 // Intent is a checked request to wire one container: its name is one
 // podman accepts and a safe path component, the configuration is valid,
 // the plan is resolved and, in socket mode, every service socket fits
@@ -10,6 +15,7 @@ type Intent struct {
 	plan     Plan
 	notes    []string
 	profiles []string
+	orch     Orchestrator
 	cfg      Config
 }
 
@@ -37,11 +43,14 @@ func Check(cfg Config, name string, req Request) (*Intent, error) {
 			return nil, err
 		}
 	}
+	if p := req.Orchestrator.DossierPath; p != "" && !filepath.IsAbs(p) {
+		return nil, fmt.Errorf("%w: the dossier path %q must be absolute", ErrInvalidConfig, p)
+	}
 	profiles := req.Profiles
 	if len(profiles) == 0 {
 		profiles = cfg.ShieldProfiles
 	}
-	return &Intent{name: name, plan: plan, notes: notes, profiles: profiles, cfg: cfg}, nil
+	return &Intent{name: name, plan: plan, notes: notes, profiles: profiles, orch: req.Orchestrator, cfg: cfg}, nil
 }
 
 // Name is the container name.

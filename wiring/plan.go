@@ -42,6 +42,20 @@ type Request struct {
 	NoShield, NoGate, NoBroker bool
 	// Profiles overrides the configured shield profiles.
 	Profiles []string
+	// Orchestrator records the terok orchestrator's task, carried to the
+	// sidecar for the host services.
+	Orchestrator Orchestrator
+}
+
+// Orchestrator is what terok's orchestrators record in a container's
+// sidecar. The zero value records nothing.
+type Orchestrator struct {
+	// TaskID is the orchestrator's task (the sidecar's task_id).
+	TaskID string
+	// DossierPath is the absolute host path of the task's dossier.
+	DossierPath string
+	// AllowDebugger leaves the supervisor's children ptrace-able.
+	AllowDebugger bool
 }
 
 // scopeRE is the vault's rule for scope names: they end up in socket paths.

@@ -119,7 +119,7 @@ func Compose(ctx context.Context, in *Intent, opts ComposeOptions) (_ *Launch, e
 	if err := checkNoState(cfg, name); err != nil {
 		return nil, err
 	}
-	if err := l.layDown(ctx, in.profiles, opts); err != nil {
+	if err := l.layDown(ctx, in, opts); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -137,7 +137,7 @@ func checkNoState(cfg Config, name string) error {
 	return nil
 }
 
-func (l *Launch) layDown(ctx context.Context, profiles []string, opts ComposeOptions) error {
+func (l *Launch) layDown(ctx context.Context, intent *Intent, opts ComposeOptions) error {
 	cfg := l.cfg
 	runtimeDir := cfg.ContainerRuntimeDir(l.Name)
 	res := Resources{RuntimeDir: runtimeDir}
@@ -159,10 +159,11 @@ func (l *Launch) layDown(ctx context.Context, profiles []string, opts ComposeOpt
 		return err
 	}
 	in := editsInput{Name: l.Name, Plan: l.Plan, Mode: cfg.ServicesMode, Resources: res,
-		SidecarPath: l.SidecarPath, ServerRootless: opts.ServerRootless, RootlessNetwork: opts.ServerRootlessNetwork}
+		SidecarPath: l.SidecarPath, ServerRootless: opts.ServerRootless, RootlessNetwork: opts.ServerRootlessNetwork,
+		Orchestrator: intent.orch}
 	if l.Plan.Shield {
 		shield, err := opts.Shield.Prepare(ctx, ShieldRequest{
-			Name: l.Name, StateDir: stateDir, Profiles: profiles, LoopbackPorts: res.LoopbackPorts(),
+			Name: l.Name, StateDir: stateDir, Profiles: intent.profiles, LoopbackPorts: res.LoopbackPorts(),
 			ServerRootless: opts.ServerRootless, RootlessNetwork: opts.ServerRootlessNetwork,
 		})
 		if err != nil {

@@ -16,6 +16,7 @@ type wiringFlags struct {
 	noGate   bool
 	noBroker bool
 	profiles []string
+	orch     launch.Orchestrator
 }
 
 func (w *wiringFlags) register(fs *pflag.FlagSet) {
@@ -24,10 +25,13 @@ func (w *wiringFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&w.noGate, "no-gate", false, "do not wire the git gate")
 	fs.BoolVar(&w.noBroker, "no-broker", false, "do not wire the vault token broker")
 	fs.StringSliceVar(&w.profiles, "profiles", nil, "egress firewall profiles (default from the configuration)")
+	fs.StringVar(&w.orch.TaskID, "task-id", "", "orchestrator task ID, recorded in the sidecar")
+	fs.StringVar(&w.orch.DossierPath, "dossier-path", "", "absolute host path of the task's dossier, recorded in the sidecar")
+	fs.BoolVar(&w.orch.AllowDebugger, "allow-debugger", false, "let a debugger attach to the container's host-side supervisor")
 }
 
 func (w *wiringFlags) request() launch.Request {
-	return launch.Request{Scope: w.scope, NoShield: w.noShield, NoGate: w.noGate, NoBroker: w.noBroker, Profiles: w.profiles}
+	return launch.Request{Scope: w.scope, NoShield: w.noShield, NoGate: w.noGate, NoBroker: w.noBroker, Profiles: w.profiles, Orchestrator: w.orch}
 }
 
 // exitCode maps an error to the verb's exit code: 2 for usage errors and
