@@ -15,6 +15,9 @@ import (
 //     bridge program).
 //   - errdefs.ErrUnavailable: a host service could not be used (the
 //     shield, the token store).
+//   - errdefs.ErrFailedPrecondition: a container is in no state to be
+//     started wired: it is not wired into this sandbox, its state was
+//     cleaned up, or its bridge resources cannot be put back.
 //
 // The sentinels below (ErrInvalidName, ...) are wrapped by the errors of
 // one check each, and answer errors.Is for their category too.
@@ -47,3 +50,9 @@ func (e *BridgeBinaryNotFoundError) Is(target error) bool { return target == err
 func (e *ShieldError) Is(target error) bool { return target == errdefs.ErrUnavailable }
 
 func (e *TokensKeptError) Is(target error) bool { return target == errdefs.ErrUnavailable }
+
+func (e *NotWiredError) Is(target error) bool { return target == errdefs.ErrFailedPrecondition }
+
+func (e *StateGoneError) Is(target error) bool { return target == errdefs.ErrFailedPrecondition }
+
+func (e *BridgesGoneError) Is(target error) bool { return target == errdefs.ErrFailedPrecondition }

@@ -31,6 +31,9 @@ func TestErrorsFallInTheirCategory(t *testing.T) {
 		{"no shield is unavailable", wiring.ErrShieldUnavailable, errdefs.ErrUnavailable, nil},
 		{"a shield that failed is unavailable", &wiring.ShieldError{Name: "web", Err: errors.New("boom")}, errdefs.ErrUnavailable, nil},
 		{"tokens a rollback could not revoke are unavailable", &wiring.TokensKeptError{Name: "web", Err: errors.New("locked")}, errdefs.ErrUnavailable, nil},
+		{"a container not wired into this sandbox is a failed precondition", &wiring.NotWiredError{Name: "web"}, errdefs.ErrFailedPrecondition, nil},
+		{"a container whose state was cleaned up is a failed precondition", &wiring.StateGoneError{Name: "web"}, errdefs.ErrFailedPrecondition, nil},
+		{"bridges that cannot be put back are a failed precondition", &wiring.BridgesGoneError{Name: "web"}, errdefs.ErrFailedPrecondition, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.err == nil {
@@ -44,7 +47,7 @@ func TestErrorsFallInTheirCategory(t *testing.T) {
 					t.Errorf("errors.Is(%v, %v) = false", tc.err, o)
 				}
 			}
-			for _, other := range []error{errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists, errdefs.ErrNotFound, errdefs.ErrUnavailable} {
+			for _, other := range []error{errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists, errdefs.ErrNotFound, errdefs.ErrUnavailable, errdefs.ErrFailedPrecondition} {
 				if other != tc.category && errors.Is(tc.err, other) {
 					t.Errorf("%v is also in category %v", tc.err, other)
 				}
