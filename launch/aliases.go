@@ -42,6 +42,14 @@ type (
 	ShieldError = wiring.ShieldError
 	// UnreachableError: the podman service could not be reached.
 	UnreachableError = podmanapi.UnreachableError
+	// NotWiredError: Start was given a container this sandbox did not wire.
+	NotWiredError = wiring.NotWiredError
+	// StateGoneError: Start was given a container whose sandbox state was
+	// cleaned up (its tokens are revoked).
+	StateGoneError = wiring.StateGoneError
+	// BridgesGoneError: the bridge resources a container mounts are gone
+	// and this build's are another version.
+	BridgesGoneError = wiring.BridgesGoneError
 )
 
 // ErrShieldUnavailable: the shield is on and no firewall is configured.
@@ -73,6 +81,11 @@ var (
 	// ErrUnavailable: a service could not be used: the podman service, the
 	// egress firewall, the token store.
 	ErrUnavailable = errdefs.ErrUnavailable
+	// ErrFailedPrecondition: the request is sound, but the container or the
+	// server is in no state for it: Start of a container that is not wired
+	// or whose state was cleaned up, or a podman service on another machine
+	// (ErrRemoteServer, the same category).
+	ErrFailedPrecondition = errdefs.ErrFailedPrecondition
 	// ErrRemoteServer: the podman service runs on another machine, where
 	// the sandbox's host paths mean nothing (errdefs' failed precondition).
 	ErrRemoteServer = errdefs.ErrFailedPrecondition
