@@ -46,10 +46,11 @@ func exitCode(cmd *cobra.Command, err error) int {
 }
 
 // isUsage reports a misuse or a refusal: the CLI's own usage errors, and
-// the library's invalid-argument and remote-server categories.
+// the library's invalid-argument and failed-precondition categories (a
+// remote server, a container start cannot start wired).
 func isUsage(err error) bool {
 	var usage *usageError
-	return errors.As(err, &usage) || errors.Is(err, launch.ErrInvalidArgument) || errors.Is(err, launch.ErrRemoteServer)
+	return errors.As(err, &usage) || errors.Is(err, launch.ErrInvalidArgument) || errors.Is(err, launch.ErrFailedPrecondition)
 }
 
 // advice is what the CLI adds to a library error: the verbs and flags
@@ -60,6 +61,9 @@ func advice(err error) string {
 		kept        *launch.TokensKeptError
 		shieldErr   *launch.ShieldError
 		unreachable *launch.UnreachableError
+		notWired    *launch.NotWiredError
+		stateGone   *launch.StateGoneError
+		bridgesGone *launch.BridgesGoneError
 	)
 	switch {
 	case errors.As(err, &kept):
@@ -68,8 +72,20 @@ func advice(err error) string {
 		return fmt.Sprintf("; remove the container and run 'sandwire cleanup %s' first", exists.Name)
 	case errors.As(err, &shieldErr), errors.Is(err, launch.ErrShieldUnavailable):
 		return "; --no-shield launches without the firewall"
+	case errors.As(err, &notWired):
+		return "; sandwire starts the containers it wired ('sandwire create', 'sandwire run'); start others with 'podman start'"
+	case errors.As(err, &stateGone):
+		return recreateAdvice(stateGone.Name)
+	case errors.As(err, &bridgesGone):
+		return recreateAdvice(bridgesGone.Name)
 	case errors.As(err, &unreachable):
 		return "; is it running? Start it with 'podman system service', or choose another with --url, --connection or CONTAINER_HOST"
 	}
 	return ""
+}
+
+// recreateAdvice is the way past a container whose wiring cannot be put
+// back: a new container.
+func recreateAdvice(name string) string {
+	return fmt.Sprintf("; remove it with 'podman rm %s' and create it again with 'sandwire create'", name)
 }
