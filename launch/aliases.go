@@ -42,18 +42,23 @@ type (
 	ShieldError = wiring.ShieldError
 	// UnreachableError: the podman service could not be reached.
 	UnreachableError = podmanapi.UnreachableError
-	// NotWiredError: Start was given a container this sandbox did not wire.
-	NotWiredError = wiring.NotWiredError
-	// StateGoneError: Start was given a container whose sandbox state was
-	// cleaned up (its tokens are revoked).
-	StateGoneError = wiring.StateGoneError
-	// BridgesGoneError: the bridge resources a container mounts are gone
-	// and this build's are another version.
-	BridgesGoneError = wiring.BridgesGoneError
 )
 
 // ErrShieldUnavailable: the shield is on and no firewall is configured.
 var ErrShieldUnavailable = wiring.ErrShieldUnavailable
+
+// Start's refusals, which a front end may want to name in its advice;
+// each also answers errors.Is for ErrFailedPrecondition.
+var (
+	// ErrNotWired: Start was given a container this sandbox did not wire.
+	ErrNotWired = wiring.ErrNotWired
+	// ErrCleanedUp: Start was given a container whose sandbox state was
+	// cleaned up (its tokens are revoked).
+	ErrCleanedUp = wiring.ErrCleanedUp
+	// ErrBridgesGone: the bridge resources a container mounts are gone and
+	// this build's are another version.
+	ErrBridgesGone = wiring.ErrBridgesGone
+)
 
 // LoadConfig reads the configuration as the sandwire CLI does: the TOML
 // file (SANDWIRE_CONFIG, else the default for this user) and the

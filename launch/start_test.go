@@ -3,7 +3,6 @@ package launch_test
 import (
 	"errors"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 
@@ -41,7 +40,7 @@ func TestStartRebuildsTheRuntimeDirARebootEmptied(t *testing.T) {
 			if res.ID != c.ID || res.Name != "web" || !res.Plan.SSH || res.WasRunning {
 				t.Errorf("Start = %+v", res)
 			}
-			if !slices.Equal(f.srv.started, []string{c.ID}) {
+			if len(f.srv.started) != 1 || f.srv.started[0] != c.ID {
 				t.Errorf("started %q, want the container by its ID", f.srv.started)
 			}
 			dir := f.cfg.ContainerRuntimeDir("web")
@@ -117,14 +116,14 @@ func TestStartRefuses(t *testing.T) {
 			setup: func(_ *testing.T, f fixture) {
 				f.srv.ctrs["plain"] = &define.InspectContainerData{ID: "plain-id", Name: "plain", Config: &define.InspectContainerConfig{}, State: &define.InspectContainerState{}}
 			},
-			arg: "plain", category: launch.ErrFailedPrecondition, wantType: new(*launch.NotWiredError), wantMsg: "not wired"},
+			arg: "plain", category: launch.ErrNotWired, wantMsg: "not wired"},
 		{name: "a container whose sandbox state was cleaned up",
 			setup: func(t *testing.T, f fixture) {
 				if _, err := f.sb.Cleanup(t.Context(), "web"); err != nil {
 					t.Fatal(err)
 				}
 			},
-			arg: "web", category: launch.ErrFailedPrecondition, wantType: new(*launch.StateGoneError), wantMsg: "cleaned up"},
+			arg: "web", category: launch.ErrCleanedUp, wantMsg: "cleaned up"},
 		{name: "a container that does not exist", arg: "nobody",
 			category: launch.ErrNotFound, wantType: new(*podmanapi.NoSuchContainerError), wantMsg: "no such container"},
 		{name: "a server on another machine", setup: func(_ *testing.T, f fixture) { f.srv.remote = true },

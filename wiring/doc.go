@@ -48,5 +48,6 @@
 // Errors fall in containerd's errdefs categories (invalid argument,
 // already exists, not found, unavailable, failed precondition), tested
 // with errors.Is; the sentinels ErrInvalidName, ErrInvalidScope,
-// ErrInvalidConfig and ErrInvalidEdits each name one check.
+// ErrInvalidConfig, ErrInvalidEdits, ErrNotWired, ErrCleanedUp and
+// ErrBridgesGone each name one check.
 package wiring

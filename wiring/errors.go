@@ -19,8 +19,8 @@ import (
 //     started wired: it is not wired into this sandbox, its state was
 //     cleaned up, or its bridge resources cannot be put back.
 //
-// The sentinels below (ErrInvalidName, ...) are wrapped by the errors of
-// one check each, and answer errors.Is for their category too.
+// The sentinels (ErrInvalidName, ErrNotWired, ...) are wrapped by the
+// errors of one check each, and answer errors.Is for their category too.
 
 // sentinel is an error value of one category: errors.Is(err, sentinel)
 // and errors.Is(err, category) both hold for an error that wraps it.
@@ -50,9 +50,3 @@ func (e *BridgeBinaryNotFoundError) Is(target error) bool { return target == err
 func (e *ShieldError) Is(target error) bool { return target == errdefs.ErrUnavailable }
 
 func (e *TokensKeptError) Is(target error) bool { return target == errdefs.ErrUnavailable }
-
-func (e *NotWiredError) Is(target error) bool { return target == errdefs.ErrFailedPrecondition }
-
-func (e *StateGoneError) Is(target error) bool { return target == errdefs.ErrFailedPrecondition }
-
-func (e *BridgesGoneError) Is(target error) bool { return target == errdefs.ErrFailedPrecondition }

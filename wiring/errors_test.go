@@ -14,6 +14,8 @@ import (
 func TestErrorsFallInTheirCategory(t *testing.T) {
 	_, nameErr := wiring.Check(wiring.Config{}, "../x", wiring.Request{})
 	_, _, scopeErr := wiring.ResolvePlan(wiring.Request{Scope: "a/b"})
+	_, notWiredErr := wiring.CheckWired(wiring.Config{}, "web", wiring.Recorded{})
+	_, cleanedUpErr := wiring.CheckWired(wiring.Config{StateDir: "/nonexistent"}, "web", wiring.Recorded{Annotations: map[string]string{wiring.SidecarAnnotation: "/nonexistent/sidecar/web.json"}})
 	for _, tc := range []struct {
 		name     string
 		err      error
@@ -31,9 +33,9 @@ func TestErrorsFallInTheirCategory(t *testing.T) {
 		{"no shield is unavailable", wiring.ErrShieldUnavailable, errdefs.ErrUnavailable, nil},
 		{"a shield that failed is unavailable", &wiring.ShieldError{Name: "web", Err: errors.New("boom")}, errdefs.ErrUnavailable, nil},
 		{"tokens a rollback could not revoke are unavailable", &wiring.TokensKeptError{Name: "web", Err: errors.New("locked")}, errdefs.ErrUnavailable, nil},
-		{"a container not wired into this sandbox is a failed precondition", &wiring.NotWiredError{Name: "web"}, errdefs.ErrFailedPrecondition, nil},
-		{"a container whose state was cleaned up is a failed precondition", &wiring.StateGoneError{Name: "web"}, errdefs.ErrFailedPrecondition, nil},
-		{"bridges that cannot be put back are a failed precondition", &wiring.BridgesGoneError{Name: "web"}, errdefs.ErrFailedPrecondition, nil},
+		{"a container not wired into this sandbox is a failed precondition", notWiredErr, errdefs.ErrFailedPrecondition, []error{wiring.ErrNotWired}},
+		{"a container whose state was cleaned up is a failed precondition", cleanedUpErr, errdefs.ErrFailedPrecondition, []error{wiring.ErrCleanedUp}},
+		{"bridges that cannot be put back are a failed precondition", fmt.Errorf("x: %w", wiring.ErrBridgesGone), errdefs.ErrFailedPrecondition, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.err == nil {

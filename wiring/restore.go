@@ -5,21 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+
+	"github.com/containerd/errdefs"
 )
 
-// BridgesGoneError reports that the bridge resources a container was
-// created with are gone and that this build's are another version, which
-// cannot stand in for them: their dir is named after their content.
-type BridgesGoneError struct {
-	Name string
-	// Source is the dir the container mounts; Current is this build's.
-	Source, Current string
-}
-
-func (e *BridgesGoneError) Error() string {
-	return fmt.Sprintf("the bridge resources container %q was created with (%s) are gone, and this build's (%s) are another version",
-		e.Name, e.Source, e.Current)
-}
+// ErrBridgesGone is wrapped when the bridge resources a container was
+// created with are gone and this build's are another version, which cannot
+// stand in for them: their dir is named after their content.
+var ErrBridgesGone = newSentinel(errdefs.ErrFailedPrecondition, "gone")
 
 // Restored is a wired container whose host-side wiring Restore rebuilt.
 // It holds the container's name until Release, so that no launch or
@@ -156,7 +149,8 @@ func (r *Restored) goneBridges(cfg Config, rec Recorded) (string, error) {
 		return "", err
 	}
 	if current != src {
-		return "", &BridgesGoneError{Name: r.Name, Source: src, Current: current}
+		return "", fmt.Errorf("the bridge resources container %q was created with (%s) are %w, and this build's (%s) are another version",
+			r.Name, src, ErrBridgesGone, current)
 	}
 	return src, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+
+	"github.com/containerd/errdefs"
 )
 
 // Recorded is what the podman server recorded of a container when it was
@@ -28,31 +30,25 @@ type Wired struct {
 	Sidecar Sidecar
 }
 
-// NotWiredError reports a container that is not wired into this sandbox:
+// ErrNotWired is wrapped when a container is not wired into this sandbox:
 // it carries no sidecar annotation, or its annotation, sidecar or mounts
 // point elsewhere than this sandbox's state for its name (another
 // configuration, or a container renamed since it was created).
-type NotWiredError struct {
-	Name string
-	// Reason says what does not match.
-	Reason string
+var ErrNotWired = newSentinel(errdefs.ErrFailedPrecondition, "not wired into this sandbox")
+
+// ErrCleanedUp is wrapped when the sandbox state of a wired container was
+// cleaned up: its tokens were revoked and its sidecar or run state is
+// gone, so it cannot be wired again.
+var ErrCleanedUp = newSentinel(errdefs.ErrFailedPrecondition, "cleaned up")
+
+// notWired says why container name is not wired into this sandbox.
+func notWired(name, format string, args ...any) error {
+	return fmt.Errorf("container %q is %w: %s", name, ErrNotWired, fmt.Sprintf(format, args...))
 }
 
-func (e *NotWiredError) Error() string {
-	return fmt.Sprintf("container %q is not wired into this sandbox: %s", e.Name, e.Reason)
-}
-
-// StateGoneError reports a wired container whose sandbox state was cleaned
-// up: its tokens were revoked and its sidecar or run state is gone, so it
-// cannot be wired again.
-type StateGoneError struct {
-	Name string
-	// Path is the piece of state that is missing.
-	Path string
-}
-
-func (e *StateGoneError) Error() string {
-	return fmt.Sprintf("the sandbox state of container %q was cleaned up: %s is gone", e.Name, e.Path)
+// cleanedUp says which piece of name's state is gone.
+func cleanedUp(name, path string) error {
+	return fmt.Errorf("the sandbox state of container %q was %w: %s is gone", name, ErrCleanedUp, path)
 }
 
 // CheckWired checks that the container called name, as the server recorded
@@ -73,7 +69,7 @@ func CheckWired(cfg Config, name string, rec Recorded) (*Wired, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, &StateGoneError{Name: name, Path: cfg.RunStateDir(name)}
+		return nil, cleanedUp(name, cfg.RunStateDir(name))
 	}
 	sc, err := readWiredSidecar(cfg, name)
 	if err != nil {
@@ -91,9 +87,9 @@ func checkAnnotation(cfg Config, name string, rec Recorded) error {
 	got, want := rec.Annotations[SidecarAnnotation], cfg.SidecarPath(name)
 	switch {
 	case got == "":
-		return &NotWiredError{Name: name, Reason: fmt.Sprintf("it has no %s annotation", SidecarAnnotation)}
+		return notWired(name, "it has no %s annotation", SidecarAnnotation)
 	case got != want:
-		return &NotWiredError{Name: name, Reason: fmt.Sprintf("its %s annotation names the sidecar %q, not %q", SidecarAnnotation, got, want)}
+		return notWired(name, "its %s annotation names the sidecar %q, not %q", SidecarAnnotation, got, want)
 	}
 	return nil
 }
@@ -105,11 +101,11 @@ func readWiredSidecar(cfg Config, name string) (Sidecar, error) {
 	sc, err := cfg.readSidecar(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return Sidecar{}, &StateGoneError{Name: name, Path: path}
+		return Sidecar{}, cleanedUp(name, path)
 	case err != nil:
 		return Sidecar{}, fmt.Errorf("reading the sidecar of %q: %w", name, err)
 	case sc.ContainerName != name:
-		return Sidecar{}, &NotWiredError{Name: name, Reason: fmt.Sprintf("its sidecar %s names container %q", path, sc.ContainerName)}
+		return Sidecar{}, notWired(name, "its sidecar %s names container %q", path, sc.ContainerName)
 	}
 	return sc, nil
 }
@@ -119,11 +115,11 @@ func readWiredSidecar(cfg Config, name string) (Sidecar, error) {
 // services bind their sockets and what a restore re-creates.
 func checkRuntimeDir(cfg Config, name string, sc Sidecar, rec Recorded) error {
 	if filepath.Clean(sc.RuntimeDir) != filepath.Clean(cfg.RuntimeDir) {
-		return &NotWiredError{Name: name, Reason: fmt.Sprintf("its sidecar's runtime dir is %q, not %q", sc.RuntimeDir, cfg.RuntimeDir)}
+		return notWired(name, "its sidecar's runtime dir is %q, not %q", sc.RuntimeDir, cfg.RuntimeDir)
 	}
 	src, mounted := rec.Mounts[ContainerRuntimeDir]
 	if want := cfg.ContainerRuntimeDir(name); mounted && filepath.Clean(src) != want {
-		return &NotWiredError{Name: name, Reason: fmt.Sprintf("its %s mount comes from %q, not %q", ContainerRuntimeDir, src, want)}
+		return notWired(name, "its %s mount comes from %q, not %q", ContainerRuntimeDir, src, want)
 	}
 	return nil
 }

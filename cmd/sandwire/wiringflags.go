@@ -61,9 +61,6 @@ func advice(err error) string {
 		kept        *launch.TokensKeptError
 		shieldErr   *launch.ShieldError
 		unreachable *launch.UnreachableError
-		notWired    *launch.NotWiredError
-		stateGone   *launch.StateGoneError
-		bridgesGone *launch.BridgesGoneError
 	)
 	switch {
 	case errors.As(err, &kept):
@@ -72,20 +69,12 @@ func advice(err error) string {
 		return fmt.Sprintf("; remove the container and run 'sandwire cleanup %s' first", exists.Name)
 	case errors.As(err, &shieldErr), errors.Is(err, launch.ErrShieldUnavailable):
 		return "; --no-shield launches without the firewall"
-	case errors.As(err, &notWired):
+	case errors.Is(err, launch.ErrNotWired):
 		return "; sandwire starts the containers it wired ('sandwire create', 'sandwire run'); start others with 'podman start'"
-	case errors.As(err, &stateGone):
-		return recreateAdvice(stateGone.Name)
-	case errors.As(err, &bridgesGone):
-		return recreateAdvice(bridgesGone.Name)
+	case errors.Is(err, launch.ErrCleanedUp), errors.Is(err, launch.ErrBridgesGone):
+		return "; remove the container and create it again with 'sandwire create'"
 	case errors.As(err, &unreachable):
 		return "; is it running? Start it with 'podman system service', or choose another with --url, --connection or CONTAINER_HOST"
 	}
 	return ""
-}
-
-// recreateAdvice is the way past a container whose wiring cannot be put
-// back: a new container.
-func recreateAdvice(name string) string {
-	return fmt.Sprintf("; remove it with 'podman rm %s' and create it again with 'sandwire create'", name)
 }
