@@ -88,12 +88,7 @@ func TestStartAfterARebootRebuildsTheWiring(t *testing.T) {
 // second run printed.
 func secondRun(t *testing.T, sb *sandbox, name string) string {
 	t.Helper()
-	sc := sb.readSidecar(name)
-	gateToken, _ := sc["gate_token"].(string)
-	store := wiring.NewSQLiteStore(sb.dbPath())
-	defer store.Close()
-	h := &hostServices{t: t, name: name, gateToken: gateToken, store: store}
-	defer h.close()
+	h, _ := newHostServices(t, sb, name)
 	h.startSocketServices(sb.containerRuntimeDir(name))
 	code, err := svc.Podman("wait", name)
 	if err != nil || strings.TrimSpace(code) != "0" {
