@@ -86,10 +86,13 @@ func (s *Sandbox) Start(ctx context.Context, nameOrID string, opts *StartOptions
 	if len(held.Made) > 0 {
 		logrus.Debugf("re-created the wiring of %q that was gone: %v", res.Name, held.Made)
 	}
-	if !opts.Attach {
-		return res, srv.Start(ctx, res.ID)
+	if opts.Attach {
+		return s.attach(ctx, srv, res, opts, held.Release)
 	}
-	return s.attach(ctx, srv, res, opts, held.Release)
+	if err := srv.Start(ctx, res.ID); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // startRunning is Start of a running container: it checks that the

@@ -14,7 +14,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes: podman's for run; 0/1/2 for the other verbs.
+// Exit codes: podman's for run, the container's for start --attach; 0/1/2
+// for the other verbs.
 const (
 	exitOK      = 0
 	exitFailure = 1
