@@ -103,6 +103,22 @@ type hostServices struct {
 	wg        sync.WaitGroup
 }
 
+// newHostServices are the fakes of the wired container name's host
+// services, which share its sidecar's gate token and the sandbox's token
+// store; they close when the test ends. The sidecar comes with them.
+func newHostServices(t *testing.T, sb *sandbox, name string) (*hostServices, map[string]any) {
+	t.Helper()
+	sc := sb.readSidecar(name)
+	gateToken, _ := sc["gate_token"].(string)
+	store := wiring.NewSQLiteStore(sb.dbPath())
+	h := &hostServices{t: t, name: name, gateToken: gateToken, store: store}
+	t.Cleanup(func() {
+		h.close()
+		store.Close()
+	})
+	return h, sc
+}
+
 func (h *hostServices) close() {
 	for _, c := range h.closers {
 		c.Close()
@@ -234,12 +250,7 @@ func TestE2EBridgesReachEveryHostService(t *testing.T) {
 			name := "sw-e2e-" + mode
 			sb.create(name, []string{"--scope", "proj", "--no-shield"},
 				"-v", probe+":/probe:ro", svc.Image(), "sh", "-c", bridgeScript)
-			sc := sb.readSidecar(name)
-			gateToken, _ := sc["gate_token"].(string)
-			store := wiring.NewSQLiteStore(sb.dbPath())
-			defer store.Close()
-			h := &hostServices{t: t, name: name, gateToken: gateToken, store: store}
-			defer h.close()
+			h, sc := newHostServices(t, sb, name)
 			start := func() {
 				if mode == "socket" {
 					h.startSocketServices(sb.containerRuntimeDir(name))

@@ -49,6 +49,19 @@ type (
 // ErrShieldUnavailable: the shield is on and no firewall is configured.
 var ErrShieldUnavailable = wiring.ErrShieldUnavailable
 
+// Start's refusals, which a front end may want to name in its advice;
+// each also answers errors.Is for ErrFailedPrecondition.
+var (
+	// ErrNotWired: Start was given a container this sandbox did not wire.
+	ErrNotWired = wiring.ErrNotWired
+	// ErrCleanedUp: Start was given a container whose sandbox state was
+	// cleaned up (its tokens are revoked).
+	ErrCleanedUp = wiring.ErrCleanedUp
+	// ErrBridgesGone: the bridge resources a container mounts are gone and
+	// this build's are another version.
+	ErrBridgesGone = wiring.ErrBridgesGone
+)
+
 // LoadConfig reads the configuration as the sandwire CLI does: the TOML
 // file (SANDWIRE_CONFIG, else the default for this user) and the
 // TEROK_SANDBOX_* environment variables, over the defaults for this uid.
@@ -75,6 +88,11 @@ var (
 	// ErrUnavailable: a service could not be used: the podman service, the
 	// egress firewall, the token store.
 	ErrUnavailable = errdefs.ErrUnavailable
+	// ErrFailedPrecondition: the request is sound, but the container or the
+	// server is in no state for it: Start of a container that is not wired
+	// or whose state was cleaned up, or a podman service on another machine
+	// (ErrRemoteServer, the same category).
+	ErrFailedPrecondition = errdefs.ErrFailedPrecondition
 	// ErrRemoteServer: the podman service runs on another machine, where
 	// the sandbox's host paths mean nothing (errdefs' failed precondition).
 	ErrRemoteServer = errdefs.ErrFailedPrecondition

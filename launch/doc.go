@@ -21,7 +21,11 @@
 // Create wires a caller's specgen.SpecGenerator and creates the container.
 // Run creates, starts and, unless detached, attaches and waits, as podman
 // run does. Prepare lays down the state for a container the caller creates
-// itself and returns the podman flags (or the spec) that wire it. Cleanup
+// itself and returns the podman flags (or the spec) that wire it. Start
+// starts a wired container again, as podman start does, once it has
+// re-created what of its host-side wiring is gone (a reboot empties the
+// runtime dir under /run); it refuses a container it did not wire or whose
+// state was cleaned up. Cleanup
 // revokes a container's tokens, tears its firewall down and removes its
 // state. List and Sweep reconcile the state on disk with the server's
 // containers.
@@ -42,7 +46,8 @@
 // Errors fall in a few categories, tested with errors.Is: ErrInvalidArgument
 // (bad input or a policy refusal), ErrAlreadyExists (the name is in use),
 // ErrNotFound, ErrUnavailable (the podman service, the shield or the token
-// store could not be used) and ErrRemoteServer. They are containerd's errdefs
-// categories. Messages say what went wrong; advice that names CLI flags or
+// store could not be used) and ErrFailedPrecondition (a container Start
+// cannot start wired; ErrRemoteServer, a podman service on another
+// machine, is in it too). They are containerd's errdefs categories. Messages say what went wrong; advice that names CLI flags or
 // verbs is the front end's to add.
 package launch

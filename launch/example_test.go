@@ -108,3 +108,28 @@ func ExampleSandbox_Prepare() {
 	// --name mybox --annotation
 	// 2 notes: note: --gate requires --scope; skipping (use --no-gate to silence)
 }
+
+// Start is podman start for a wired container: after a reboot emptied its
+// runtime dir, the dir is re-created before the container starts.
+func ExampleSandbox_Start() {
+	sb, done := exampleSandbox()
+	defer done()
+	ctx := context.Background()
+
+	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
+	if _, err := sb.Create(ctx, "mybox", spec, launch.Request{Scope: "myproj", NoShield: true}); err != nil {
+		log.Fatal(err)
+	}
+	os.RemoveAll(sb.Config().RuntimeDir) // what a reboot does to /run
+
+	res, err := sb.Start(ctx, "mybox", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Name, "re-created:", len(res.Restored) > 0)
+	again, err := sb.Start(ctx, "mybox", nil) // a no-op, as with podman
+	fmt.Println("was running:", again.WasRunning, err)
+	// Output:
+	// mybox re-created: true
+	// was running: true <nil>
+}

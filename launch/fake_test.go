@@ -33,6 +33,8 @@ type fakeServer struct {
 	startErr    error
 	inspectErr  error
 	exitCode    int
+	// onStart runs as Start starts a container, as the server would.
+	onStart func()
 	// ctrs are the containers by name; specs what Create was sent.
 	ctrs    map[string]*define.InspectContainerData
 	specs   []*specgen.SpecGenerator
@@ -63,10 +65,15 @@ func (f *fakeServer) Create(_ context.Context, s *specgen.SpecGenerator) (podman
 		return podmanapi.Created{}, &podmanapi.NameInUseError{Name: s.Name}
 	}
 	if f.createErr == nil || f.createMakes {
-		f.ctrs[s.Name] = &define.InspectContainerData{
+		c := &define.InspectContainerData{
 			ID: fmt.Sprintf("%064d", len(f.specs)), Name: s.Name, Created: time.Now(),
 			Config: &define.InspectContainerConfig{Annotations: s.Annotations},
+			State:  &define.InspectContainerState{Status: "created"},
 		}
+		for _, m := range s.Mounts {
+			c.Mounts = append(c.Mounts, define.InspectMount{Type: m.Type, Source: m.Source, Destination: m.Destination})
+		}
+		f.ctrs[s.Name] = c
 	}
 	if f.createErr != nil {
 		return podmanapi.Created{}, f.createErr
@@ -76,16 +83,38 @@ func (f *fakeServer) Create(_ context.Context, s *specgen.SpecGenerator) (podman
 
 func (f *fakeServer) Start(_ context.Context, id string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.started = append(f.started, id)
-	return f.startErr
+	err, onStart := f.startErr, f.onStart
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if onStart != nil {
+		onStart()
+	}
+	f.setRunning(id, true)
+	return nil
 }
 
-func (f *fakeServer) StartAttached(ctx context.Context, id string, _ podmanapi.Streams) (int, error) {
+// StartAttached starts the container, tells streams it did, and has it
+// exit with exitCode at once.
+func (f *fakeServer) StartAttached(ctx context.Context, id string, streams podmanapi.Streams) (int, error) {
 	if err := f.Start(ctx, id); err != nil {
 		return -1, err
 	}
+	if streams.Started != nil {
+		streams.Started()
+	}
+	f.setRunning(id, false)
 	return f.exitCode, nil
+}
+
+func (f *fakeServer) setRunning(id string, running bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c := f.find(id); c != nil && c.State != nil {
+		c.State.Running = running
+	}
 }
 
 func (f *fakeServer) Inspect(_ context.Context, nameOrID string) (*define.InspectContainerData, error) {

@@ -62,21 +62,29 @@ func (s *Sandbox) Run(ctx context.Context, name string, spec *specgen.SpecGenera
 		return res, nil
 	}
 	streams := podmanapi.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, DetachKeys: opts.DetachKeys}
-	code, err := srv.StartAttached(ctx, id, streams)
-	if errors.Is(err, podmanapi.ErrDetached) {
-		res.Detached = true
-		return res, nil
-	}
+	code, detached, err := startAttached(ctx, srv, id, streams)
 	if err != nil {
 		return nil, s.discard(srv, name, id, err)
 	}
-	res.ExitCode = code
+	if res.ExitCode, res.Detached = code, detached; detached {
+		return res, nil
+	}
 	if opts.Remove {
 		if err := s.removeWired(context.WithoutCancel(ctx), srv, name, id); err != nil {
 			s.note(fmt.Sprintf("Error: removing %q after it exited: %v", name, err))
 		}
 	}
 	return res, nil
+}
+
+// startAttached starts container id attached to streams and waits for it
+// to exit: its exit code, or detached when the user detached from it.
+func startAttached(ctx context.Context, srv Server, id string, streams podmanapi.Streams) (code int, detached bool, err error) {
+	code, err = srv.StartAttached(ctx, id, streams)
+	if errors.Is(err, podmanapi.ErrDetached) {
+		return 0, true, nil
+	}
+	return code, false, err
 }
 
 // discard removes a container that was created but could not be run,

@@ -17,6 +17,9 @@ type Streams struct {
 	// DetachKeys overrides the key sequence that detaches; empty keeps
 	// the server's default.
 	DetachKeys string
+	// Started, when set, is called once the container has started, before
+	// StartAttached waits for it to exit.
+	Started func()
 }
 
 // ErrDetached is returned by StartAttached when the user detached.
@@ -47,6 +50,9 @@ func (c *Client) StartAttached(ctx context.Context, id string, s Streams) (int, 
 	}
 	if err := c.Start(ctx, id); err != nil {
 		return -1, err
+	}
+	if s.Started != nil {
+		s.Started()
 	}
 	waitErr := make(chan error, 1)
 	var code int32

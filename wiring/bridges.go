@@ -104,6 +104,19 @@ func bridgesVersion(binary string) (string, error) {
 	return v, nil
 }
 
+// bridgesTarget is the bridge program and the versioned dir under the
+// state dir that holds this build's bridge resources; it writes nothing.
+func bridgesTarget(cfg Config) (binary, dir string, err error) {
+	if binary, err = cfg.bridgeBinary(); err != nil {
+		return "", "", err
+	}
+	version, err := bridgesVersion(binary)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the bridge program: %w", err)
+	}
+	return binary, filepath.Join(cfg.BridgesDir(), version), nil
+}
+
 // materializeBridges puts this build's bridge resources — the embedded
 // script and the bridge program — in a versioned dir under the state dir
 // unless they are already there, and returns that dir. The files are
@@ -111,15 +124,10 @@ func bridgesVersion(binary string) (string, error) {
 // all of one version or none of it; nothing in it is writable but by its
 // owner, and the container mounts it read-only.
 func materializeBridges(cfg Config) (string, error) {
-	binary, err := cfg.bridgeBinary()
+	binary, dir, err := bridgesTarget(cfg)
 	if err != nil {
 		return "", err
 	}
-	version, err := bridgesVersion(binary)
-	if err != nil {
-		return "", fmt.Errorf("reading the bridge program: %w", err)
-	}
-	dir := filepath.Join(cfg.BridgesDir(), version)
 	err = cfg.inTree(dir, true, func(r *os.Root, rel string) error {
 		if st, err := r.Lstat(rel); err == nil && st.IsDir() {
 			return nil

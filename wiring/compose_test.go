@@ -280,6 +280,9 @@ func TestComposeWiresTheServices(t *testing.T) {
 			assertMode(t, metaPath, 0o600)
 			assertMode(t, runStateDirOf(cfg, name), os.ModeDir|0o700)
 			assertMode(t, runtimeDirOf(cfg, name), os.ModeDir|0o700)
+			if got, want := tree(t, runtimeDirOf(cfg, name)), socketDirsOf(tc.mode, l.Plan); !reflect.DeepEqual(got, want) {
+				t.Errorf("the runtime dir holds %q, want the socket dirs %q", got, want)
+			}
 
 			if tc.wantTokens == 0 {
 				if exists(t, cfg.DBPath()) {
@@ -290,6 +293,21 @@ func TestComposeWiresTheServices(t *testing.T) {
 			}
 		})
 	}
+}
+
+// socketDirsOf are the dirs a launch lays down in the runtime dir for the
+// plan's sockets, as tree lists them; none in tcp mode.
+func socketDirsOf(mode wiring.ServicesMode, p wiring.Plan) []string {
+	var dirs []string
+	for _, d := range []struct {
+		on  bool
+		dir string
+	}{{p.Gate, "gate"}, {p.SSH, "signer"}, {p.Broker, "vault"}} {
+		if mode == wiring.ServicesSocket && d.on {
+			dirs = append(dirs, d.dir)
+		}
+	}
+	return dirs
 }
 
 // bridgesDirOf is the bridges dir of the config's build; it materialises

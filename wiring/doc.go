@@ -34,10 +34,20 @@
 // Sweep and ListStates reconcile the state on disk with a server's
 // containers.
 //
+// # Starting again
+//
+// A wired container outlives its create, but its runtime dir lives under
+// /run, which a reboot empties. CheckWired tells whether a container, as
+// the server recorded it, is wired into this sandbox and still has its
+// state; Restore holds the name, runs that check and re-creates what of
+// the container's host-side wiring is gone (runtime dir, socket dirs,
+// bridge resources), so that its mounts have sources when it starts.
+//
 // # Errors
 //
 // Errors fall in containerd's errdefs categories (invalid argument,
-// already exists, not found, unavailable), tested with errors.Is; the
-// sentinels ErrInvalidName, ErrInvalidScope, ErrInvalidConfig and
-// ErrInvalidEdits each name one check.
+// already exists, not found, unavailable, failed precondition), tested
+// with errors.Is; the sentinels ErrInvalidName, ErrInvalidScope,
+// ErrInvalidConfig, ErrInvalidEdits, ErrNotWired, ErrCleanedUp and
+// ErrBridgesGone each name one check.
 package wiring

@@ -15,9 +15,12 @@ import (
 //     bridge program).
 //   - errdefs.ErrUnavailable: a host service could not be used (the
 //     shield, the token store).
+//   - errdefs.ErrFailedPrecondition: a container is in no state to be
+//     started wired: it is not wired into this sandbox, its state was
+//     cleaned up, or its bridge resources cannot be put back.
 //
-// The sentinels below (ErrInvalidName, ...) are wrapped by the errors of
-// one check each, and answer errors.Is for their category too.
+// The sentinels (ErrInvalidName, ErrNotWired, ...) are wrapped by the
+// errors of one check each, and answer errors.Is for their category too.
 
 // sentinel is an error value of one category: errors.Is(err, sentinel)
 // and errors.Is(err, category) both hold for an error that wraps it.

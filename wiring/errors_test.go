@@ -20,6 +20,8 @@ func TestErrorsFallInTheirCategory(t *testing.T) {
 	if dossierErr == nil || !strings.Contains(dossierErr.Error(), "dossier path") {
 		t.Fatalf("Check with a relative dossier path = %v", dossierErr)
 	}
+	_, notWiredErr := wiring.CheckWired(wiring.Config{}, "web", wiring.Recorded{})
+	_, cleanedUpErr := wiring.CheckWired(wiring.Config{StateDir: "/nonexistent"}, "web", wiring.Recorded{Annotations: map[string]string{wiring.SidecarAnnotation: "/nonexistent/sidecar/web.json"}})
 	for _, tc := range []struct {
 		name     string
 		err      error
@@ -38,6 +40,9 @@ func TestErrorsFallInTheirCategory(t *testing.T) {
 		{"no shield is unavailable", wiring.ErrShieldUnavailable, errdefs.ErrUnavailable, nil},
 		{"a shield that failed is unavailable", &wiring.ShieldError{Name: "web", Err: errors.New("boom")}, errdefs.ErrUnavailable, nil},
 		{"tokens a rollback could not revoke are unavailable", &wiring.TokensKeptError{Name: "web", Err: errors.New("locked")}, errdefs.ErrUnavailable, nil},
+		{"a container not wired into this sandbox is a failed precondition", notWiredErr, errdefs.ErrFailedPrecondition, []error{wiring.ErrNotWired}},
+		{"a container whose state was cleaned up is a failed precondition", cleanedUpErr, errdefs.ErrFailedPrecondition, []error{wiring.ErrCleanedUp}},
+		{"bridges that cannot be put back are a failed precondition", fmt.Errorf("x: %w", wiring.ErrBridgesGone), errdefs.ErrFailedPrecondition, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.err == nil {
@@ -51,7 +56,7 @@ func TestErrorsFallInTheirCategory(t *testing.T) {
 					t.Errorf("errors.Is(%v, %v) = false", tc.err, o)
 				}
 			}
-			for _, other := range []error{errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists, errdefs.ErrNotFound, errdefs.ErrUnavailable} {
+			for _, other := range []error{errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists, errdefs.ErrNotFound, errdefs.ErrUnavailable, errdefs.ErrFailedPrecondition} {
 				if other != tc.category && errors.Is(tc.err, other) {
 					t.Errorf("%v is also in category %v", tc.err, other)
 				}

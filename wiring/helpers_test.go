@@ -170,3 +170,37 @@ func compose(ctx context.Context, cfg wiring.Config, name string, req wiring.Req
 	}
 	return wiring.Compose(ctx, in, opts)
 }
+
+// wiredContainer composes and commits a launch of name and returns what a
+// podman server records of the container made from its edits.
+func wiredContainer(t *testing.T, cfg wiring.Config, name string, req wiring.Request) wiring.Recorded {
+	t.Helper()
+	l, err := compose(t.Context(), cfg, name, req, wiring.ComposeOptions{Tokens: testStore(t, cfg)})
+	if err != nil {
+		t.Fatalf("Compose(%s) = %v", name, err)
+	}
+	l.Commit()
+	rec := wiring.Recorded{Annotations: l.Edits.Annotations, Mounts: map[string]string{}}
+	for _, m := range l.Edits.Mounts {
+		rec.Mounts[m.Destination] = m.Source
+	}
+	return rec
+}
+
+// assertBridgesIn fails unless dir holds this build's bridge resources.
+func assertBridgesIn(t *testing.T, cfg wiring.Config, dir string) {
+	t.Helper()
+	if got, want := readFile(t, filepath.Join(dir, wiring.BridgeBinaryName)), readFile(t, cfg.BridgeBinary); got != want {
+		t.Errorf("the bridge program in %s is %q, want %q", dir, got, want)
+	}
+	if !exists(t, filepath.Join(dir, "ensure-bridges.sh")) {
+		t.Errorf("ensure-bridges.sh is missing from %s", dir)
+	}
+}
+
+func removeAll(t *testing.T, p string) {
+	t.Helper()
+	if err := os.RemoveAll(p); err != nil {
+		t.Fatal(err)
+	}
+}

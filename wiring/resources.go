@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -51,6 +52,22 @@ func checkSocketPaths(runtimeDir string) error {
 		}
 	}
 	return nil
+}
+
+// socketDirs are the dirs, relative to the runtime dir, in which the
+// plan's services bind their sockets in socket mode. A launch lays them
+// down with the runtime dir; a restore puts back what of them is gone.
+func socketDirs(p Plan) []string {
+	var dirs []string
+	for _, s := range []struct {
+		on     bool
+		socket string
+	}{{p.Broker, ContainerVaultSocket}, {p.SSH, ContainerSSHSignerSocket}, {p.Gate, ContainerGateSocket}} {
+		if s.on {
+			dirs = append(dirs, path.Dir(strings.TrimPrefix(s.socket, ContainerRuntimeDir+"/")))
+		}
+	}
+	return dirs
 }
 
 // pickPorts returns n distinct free TCP ports on 127.0.0.1. All n sockets

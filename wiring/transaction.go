@@ -158,6 +158,13 @@ func (l *Launch) layDown(ctx context.Context, intent *Intent, opts ComposeOption
 	if err := l.mkdir(runtimeDir); err != nil {
 		return err
 	}
+	if cfg.ServicesMode == ServicesSocket {
+		for _, d := range socketDirs(l.Plan) {
+			if err := l.mkdir(filepath.Join(runtimeDir, d)); err != nil {
+				return err
+			}
+		}
+	}
 	in := editsInput{Name: l.Name, Plan: l.Plan, Mode: cfg.ServicesMode, Resources: res,
 		SidecarPath: l.SidecarPath, ServerRootless: opts.ServerRootless, RootlessNetwork: opts.ServerRootlessNetwork,
 		Orchestrator: intent.orch}

@@ -14,7 +14,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes: podman's for run; 0/1/2 for the other verbs.
+// Exit codes: podman's for run, the container's for start --attach; 0/1/2
+// for the other verbs.
 const (
 	exitOK      = 0
 	exitFailure = 1
@@ -55,8 +56,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &exit) && exit.err == nil {
 		return exit.code
 	}
-	fmt.Fprintln(stderr, "Error:", launch.Redact(err.Error()+advice(err)))
+	printError(stderr, err)
 	return exitCode(cmd, err)
+}
+
+// printError writes err for the user: with the CLI's advice, tokens
+// redacted.
+func printError(w io.Writer, err error) {
+	fmt.Fprintln(w, "Error:", launch.Redact(err.Error()+advice(err)))
 }
 
 func newRootCommand(g *globals) *cobra.Command {
@@ -79,7 +86,7 @@ and creates the container through the podman REST socket.`,
 	pf.StringVar(&g.logLevel, "log-level", "warn", "Log messages above specified level (trace, debug, info, warn, warning, error, fatal, panic)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 
-	root.AddCommand(newPrepareCommand(g), newCreateCommand(g), newRunCommand(g), newCleanupCommand(g), newSweepCommand(g), newLsCommand(g))
+	root.AddCommand(newPrepareCommand(g), newCreateCommand(g), newRunCommand(g), newStartCommand(g), newCleanupCommand(g), newSweepCommand(g), newLsCommand(g))
 	return root
 }
 

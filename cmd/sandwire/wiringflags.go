@@ -50,10 +50,11 @@ func exitCode(cmd *cobra.Command, err error) int {
 }
 
 // isUsage reports a misuse or a refusal: the CLI's own usage errors, and
-// the library's invalid-argument and remote-server categories.
+// the library's invalid-argument and failed-precondition categories (a
+// remote server, a container start cannot start wired).
 func isUsage(err error) bool {
 	var usage *usageError
-	return errors.As(err, &usage) || errors.Is(err, launch.ErrInvalidArgument) || errors.Is(err, launch.ErrRemoteServer)
+	return errors.As(err, &usage) || errors.Is(err, launch.ErrInvalidArgument) || errors.Is(err, launch.ErrFailedPrecondition)
 }
 
 // advice is what the CLI adds to a library error: the verbs and flags
@@ -72,6 +73,10 @@ func advice(err error) string {
 		return fmt.Sprintf("; remove the container and run 'sandwire cleanup %s' first", exists.Name)
 	case errors.As(err, &shieldErr), errors.Is(err, launch.ErrShieldUnavailable):
 		return "; --no-shield launches without the firewall"
+	case errors.Is(err, launch.ErrNotWired):
+		return "; sandwire starts the containers it wired ('sandwire create', 'sandwire run'); start others with 'podman start'"
+	case errors.Is(err, launch.ErrCleanedUp), errors.Is(err, launch.ErrBridgesGone):
+		return "; remove the container and create it again with 'sandwire create'"
 	case errors.As(err, &unreachable):
 		return "; is it running? Start it with 'podman system service', or choose another with --url, --connection or CONTAINER_HOST"
 	}
