@@ -75,6 +75,7 @@ func newRootCommand(g *globals) *cobra.Command {
 sandwire adds what the sandbox owns to a container — the egress firewall
 (shield), the vault token broker, the vault SSH signer and the git gate —
 and creates the container through the podman REST socket.`,
+		Version:           launch.ClientVersion().Version,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return setupLogging(g) },
@@ -86,7 +87,7 @@ and creates the container through the podman REST socket.`,
 	pf.StringVar(&g.logLevel, "log-level", "warn", "Log messages above specified level (trace, debug, info, warn, warning, error, fatal, panic)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 
-	root.AddCommand(newPrepareCommand(g), newCreateCommand(g), newRunCommand(g), newStartCommand(g), newCleanupCommand(g), newSweepCommand(g), newLsCommand(g))
+	root.AddCommand(newPrepareCommand(g), newCreateCommand(g), newRunCommand(g), newStartCommand(g), newCleanupCommand(g), newSweepCommand(g), newLsCommand(g), newVersionCommand(g))
 	return root
 }
 
