@@ -28,7 +28,9 @@ func TestVersionShowsClientAndServer(t *testing.T) {
 
 	r = sb.sandwire("--url", svc.URL(), "version", "--format", "json")
 	mustSucceed(t, r)
-	var rep struct{ Client, Server struct{ Version, OsArch string } }
+	var rep struct {
+		Client, Server struct{ Version, OsArch string }
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Server.Version != want || rep.Client.OsArch == "" {
 		t.Errorf("version --format json = %q (%v), want the server's version %q", r.stdout, err, want)
 	}
