@@ -19,11 +19,13 @@
 // # Edits
 //
 // Edits are everything the sandbox adds to a container, as data: mounts,
-// environment, annotations, network, user namespace, capability drops,
-// hosts entries and the name. Each subsystem's share is one Edits value;
-// Compose appends them in a fixed order, and package specmutate is the
-// only code that applies them to a spec. Flags renders the same Edits as
-// podman run flags.
+// environment, annotations, labels, network, user namespace, capability
+// drops, hosts entries and the name. The sidecar's path is both an
+// annotation (the supervisor hook reads it) and a label (podman's events
+// carry labels, so a watch knows a wired container by it). Each
+// subsystem's share is one Edits value; Compose appends them in a fixed
+// order, and package specmutate is the only code that applies them to a
+// spec. Flags renders the same Edits as podman run flags.
 //
 // # The launch transaction
 //
