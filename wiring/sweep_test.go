@@ -92,14 +92,7 @@ func TestSweep(t *testing.T) {
 		if want := (wiring.SweepReport{Swept: []string{"stray"}, Busy: []string{"held"}}); !reflect.DeepEqual(rep, want) {
 			t.Errorf("Sweep = %+v, want %+v", rep, want)
 		}
-		for _, p := range statePaths(cfg, "stray") {
-			if exists(t, p) {
-				t.Errorf("Sweep left %s", p)
-			}
-		}
-		if n, err := store.CountSubject(ctx, "stray"); err != nil || n != 0 {
-			t.Errorf("CountSubject(stray) = %d, %v; want 0", n, err)
-		}
+		assertNoneLeft(t, cfg, store, "stray", "Sweep")
 		for _, name := range []string{"live", "held"} {
 			for _, p := range statePaths(cfg, name) {
 				if !exists(t, p) {
