@@ -24,7 +24,9 @@
 // itself and returns the podman flags (or the spec) that wire it. Cleanup
 // revokes a container's tokens, tears its firewall down and removes its
 // state. List and Sweep reconcile the state on disk with the server's
-// containers.
+// containers. Watch follows the server's events and cleans up after every
+// wired container that any client removes, resuming from the last event
+// it handled.
 //
 // # Checks and atomicity
 //

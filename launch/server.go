@@ -29,6 +29,10 @@ type Server interface {
 	Remove(ctx context.Context, nameOrID string, force bool) error
 	// Names lists the names of all containers, in any state.
 	Names(ctx context.Context) ([]string, error)
+	// Events follows the server's event stream, calling handle for each
+	// event in order, until ctx ends, handle fails or the stream ends
+	// (an error wrapping podmanapi.ErrStreamEnded). It never returns nil.
+	Events(ctx context.Context, handle func(podmanapi.Event) error, opts *podmanapi.EventsOptions) error
 }
 
 var _ Server = (*podmanapi.Client)(nil)

@@ -34,7 +34,9 @@
 // Launch; Commit keeps it once the container exists, and Rollback undoes
 // exactly what it laid down. Cleanup reverses a committed launch, and
 // Sweep and ListStates reconcile the state on disk with a server's
-// containers.
+// containers. A watch of the server's events keeps its place in a
+// WatchCursor, and LaunchedAt tells a removal replayed after a name was
+// launched again from one that concerns the state on disk.
 //
 // # Errors
 //
