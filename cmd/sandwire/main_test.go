@@ -32,6 +32,8 @@ func TestExitCodes(t *testing.T) {
 		{"prepare with an unknown format", []string{"prepare", "--format", "yaml", "box"}, 2, "--format"},
 		{"prepare --format spec without a container", []string{"prepare", "--format", "spec", "box"}, 2, "--format spec"},
 		{"sweep with a negative grace", []string{"sweep", "--grace", "-1s"}, 2, "--grace"},
+		{"watch with a zero grace", []string{"watch", "--grace", "0s"}, 2, "--grace"},
+		{"watch takes no arguments", []string{"watch", "box"}, 2, "no arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
