@@ -155,17 +155,18 @@ var uniqueFields = []string{
 }
 
 // normalize removes what may differ: the unique fields, and the
-// sandbox's own edits (the sidecar annotation; with --no-shield and no
-// scope, nothing else), and the HOSTNAME podman derives from the ID.
+// sandbox's own edits (the sidecar annotation and label; with --no-shield
+// and no scope, nothing else), and the HOSTNAME podman derives from the ID.
 func normalize(c map[string]any, name string) {
 	for _, f := range uniqueFields {
 		deletePath(c, strings.Split(f, "."))
 	}
 	// podman 5 shows the annotations twice: in Config and in HostConfig.
-	for _, section := range []string{"Config", "HostConfig"} {
+	for _, field := range []string{"Config.Annotations", "HostConfig.Annotations", "Config.Labels"} {
+		section, key, _ := strings.Cut(field, ".")
 		if sec, ok := c[section].(map[string]any); ok {
-			if ann, ok := sec["Annotations"].(map[string]any); ok {
-				maps.DeleteFunc(ann, func(k string, _ any) bool { return strings.HasPrefix(k, "terok.") })
+			if m, ok := sec[key].(map[string]any); ok {
+				maps.DeleteFunc(m, func(k string, _ any) bool { return strings.HasPrefix(k, "terok.") })
 			}
 		}
 	}

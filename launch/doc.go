@@ -28,7 +28,9 @@
 // state was cleaned up. Cleanup
 // revokes a container's tokens, tears its firewall down and removes its
 // state. List and Sweep reconcile the state on disk with the server's
-// containers.
+// containers. Watch follows the server's events and cleans up after every
+// wired container that any client removes, resuming from the last event
+// it handled.
 //
 // # Checks and atomicity
 //

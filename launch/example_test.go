@@ -133,3 +133,36 @@ func ExampleSandbox_Start() {
 	// mybox re-created: true
 	// was running: true <nil>
 }
+
+// A long-running program watches the podman service and cleans up after
+// every wired container that any client removes. A program would end the
+// watch with signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM).
+func ExampleSandbox_Watch() {
+	srv := newFakeServer()
+	notes := make(chan string, 16)
+	sb, done := exampleSandbox(launch.WithServer(srv), launch.WithNotes(func(n string) { notes <- n }))
+	defer done()
+	ctx, stop := context.WithCancel(context.Background())
+	if _, err := sb.Create(ctx, "mybox", specgen.NewSpecGenerator("localhost/app:latest", false),
+		launch.Request{Scope: "myproj", NoShield: true}); err != nil {
+		log.Fatal(err)
+	}
+
+	watching := make(chan error, 1)
+	go func() { watching <- sb.Watch(ctx, nil) }()
+	for n := range notes {
+		if strings.HasPrefix(n, "watch: following") {
+			break
+		}
+	}
+	// Another client removes the container: podman rm mybox.
+	if err := srv.Remove(ctx, "mybox", true); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(<-notes)
+	stop()
+	fmt.Println("Watch returned", <-watching)
+	// Output:
+	// watch: "mybox" was removed: tokens revoked, sandbox state removed
+	// Watch returned <nil>
+}

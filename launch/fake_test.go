@@ -42,10 +42,12 @@ type fakeServer struct {
 	started []string
 	// bound are the named volumes that bind a host path.
 	bound map[string]string
+	// events is the server's events log.
+	events eventLog
 }
 
 func newFakeServer() *fakeServer {
-	return &fakeServer{ctrs: map[string]*define.InspectContainerData{}}
+	return &fakeServer{ctrs: map[string]*define.InspectContainerData{}, events: eventLog{wake: make(chan struct{})}}
 }
 
 func (f *fakeServer) Facts() podmanapi.Facts { return f.facts }
@@ -67,7 +69,7 @@ func (f *fakeServer) Create(_ context.Context, s *specgen.SpecGenerator) (podman
 	if f.createErr == nil || f.createMakes {
 		c := &define.InspectContainerData{
 			ID: fmt.Sprintf("%064d", len(f.specs)), Name: s.Name, Created: time.Now(),
-			Config: &define.InspectContainerConfig{Annotations: s.Annotations},
+			Config: &define.InspectContainerConfig{Annotations: s.Annotations, Labels: s.Labels},
 			State:  &define.InspectContainerState{Status: "created"},
 		}
 		for _, m := range s.Mounts {
@@ -135,8 +137,137 @@ func (f *fakeServer) Remove(_ context.Context, nameOrID string, _ bool) error {
 	if c := f.find(nameOrID); c != nil {
 		delete(f.ctrs, c.Name)
 		f.removed = append(f.removed, c.Name)
+		f.events.emit(containerEvent(c, "remove"))
 	}
 	return nil
+}
+
+// stop emits what podman logs when a container stops on its own: died,
+// then stop, with the container's labels. The container stays.
+func (f *fakeServer) stop(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, action := range []string{"died", "stop"} {
+		f.events.emit(containerEvent(f.find(name), action))
+	}
+}
+
+// forget drops a container without an event, as a server whose events
+// log was lost or rotated away.
+func (f *fakeServer) forget(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ctrs, name)
+}
+
+func (f *fakeServer) Events(ctx context.Context, handle func(podmanapi.Event) error, opts *podmanapi.EventsOptions) error {
+	return f.events.follow(ctx, handle, opts)
+}
+
+// containerEvent is the event podman logs for c: its labels are the
+// attributes, with the name and image beside them.
+func containerEvent(c *define.InspectContainerData, action string) podmanapi.Event {
+	attrs := map[string]string{"name": c.Name, "image": "localhost/img"}
+	for k, v := range c.Config.Labels {
+		attrs[k] = v
+	}
+	return podmanapi.Event{Type: "container", Action: action, ID: c.ID, Name: c.Name, Time: time.Now(), Attributes: attrs}
+}
+
+// eventLog is a server's events log and its followers: a follower is
+// given every logged event after its since that its filters match, then
+// each new one, until its context ends or the test drops the streams.
+type eventLog struct {
+	mu  sync.Mutex
+	log []podmanapi.Event
+	// wake is closed, and replaced, on every change.
+	wake chan struct{}
+	// generation counts the drops; a follower of an older one ends.
+	generation int
+	// down refuses new followers, as a stopped server does.
+	down bool
+	// asked records each follower's options, in order.
+	asked []podmanapi.EventsOptions
+}
+
+func (l *eventLog) emit(e podmanapi.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log = append(l.log, e)
+	l.changed()
+}
+
+// drop ends every stream; down says whether the server then refuses new ones.
+func (l *eventLog) drop(down bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.generation++
+	l.down = down
+	l.changed()
+}
+
+func (l *eventLog) changed() {
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+// followers is how many streams were asked for so far, and their options.
+func (l *eventLog) followers() []podmanapi.EventsOptions {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.asked)
+}
+
+func (l *eventLog) follow(ctx context.Context, handle func(podmanapi.Event) error, opts *podmanapi.EventsOptions) error {
+	l.mu.Lock()
+	if l.down {
+		l.mu.Unlock()
+		return &podmanapi.UnreachableError{URI: "unix:///fake.sock", Err: errors.New("connection refused")}
+	}
+	l.asked = append(l.asked, *opts)
+	gen, next := l.generation, 0
+	l.mu.Unlock()
+	for {
+		l.mu.Lock()
+		pending := l.log[next:]
+		next = len(l.log)
+		wake, dropped := l.wake, l.generation != gen
+		l.mu.Unlock()
+		if dropped {
+			return &podmanapi.UnreachableError{URI: "unix:///fake.sock", Err: podmanapi.ErrStreamEnded}
+		}
+		for _, e := range pending {
+			if e.Time.After(opts.Since) && matches(e, opts.Filters) {
+				if err := handle(e); err != nil {
+					return err
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return &podmanapi.InterruptedError{Op: "following the event stream", Err: ctx.Err()}
+		case <-wake:
+		}
+	}
+}
+
+// matches applies podman's event filters: every key must match, by one of
+// its values (libpod/events/filters.go).
+func matches(e podmanapi.Event, filters map[string][]string) bool {
+	for key, values := range filters {
+		if !slices.ContainsFunc(values, func(v string) bool {
+			switch key {
+			case "type":
+				return e.Type == v
+			case "event":
+				return e.Action == v
+			}
+			return false
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fakeServer) Names(context.Context) ([]string, error) {

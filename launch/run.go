@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/podmanapi"
+	"github.com/sandwire/sandwire/wiring"
 )
 
 // RunOptions are how Run runs a container; nil means attached to no
@@ -96,6 +98,22 @@ func (s *Sandbox) discard(srv Server, name, id string, cause error) error {
 // removeWired force-removes a wired container and cleans up its state.
 func (s *Sandbox) removeWired(ctx context.Context, srv Server, name, id string) error {
 	removeErr := srv.Remove(ctx, id, true)
-	_, cleanupErr := s.Cleanup(ctx, name)
-	return errors.Join(removeErr, cleanupErr)
+	return errors.Join(removeErr, s.cleanupOnceFree(ctx, name))
+}
+
+// nameBusyWait bounds how long cleanupOnceFree waits for a name.
+const nameBusyWait = 5 * time.Second
+
+// cleanupOnceFree cleans up name, waiting a little while another cleanup
+// holds it: a watch sees the removal this process just made and cleans
+// up at the same moment, and one of the two then finds the name held.
+func (s *Sandbox) cleanupOnceFree(ctx context.Context, name string) error {
+	deadline := time.Now().Add(nameBusyWait)
+	for {
+		_, err := s.Cleanup(ctx, name)
+		var busy *wiring.NameBusyError
+		if !errors.As(err, &busy) || time.Now().After(deadline) || !sleep(ctx, 50*time.Millisecond) {
+			return err
+		}
+	}
 }

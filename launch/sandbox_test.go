@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -177,6 +180,39 @@ func TestRunReturnsTheExitCodeAndRemovesWithRm(t *testing.T) {
 			f.assertNothingLeft(t, "web")
 		} else if f.srv.find("web") == nil || f.tokens.count("web") != 1 {
 			t.Errorf("without --rm the container or its tokens are gone")
+		}
+	}
+}
+
+// TestRunWithRmWaitsForAWatchThatHoldsTheName: a watch that saw the
+// removal may be cleaning up the name at that moment; Run's own cleanup
+// waits for it rather than failing.
+func TestRunWithRmWaitsForAWatchThatHoldsTheName(t *testing.T) {
+	f := newFixture(t)
+	released := make(chan struct{})
+	f.srv.onStart = func() {
+		lock, err := os.OpenFile(filepath.Join(f.cfg.LockDir(), "web.lock"), os.O_RDWR, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Error(err)
+		}
+		go func() {
+			defer close(released)
+			time.Sleep(200 * time.Millisecond)
+			lock.Close()
+		}()
+	}
+	if _, err := f.sb.Run(t.Context(), "web", spec(), proj, &launch.RunOptions{Remove: true}); err != nil {
+		t.Fatalf("Run --rm = %v", err)
+	}
+	<-released
+	f.assertNothingLeft(t, "web")
+	for _, n := range *f.notes {
+		if strings.Contains(n, "in use") {
+			t.Errorf("Run noted %q", n)
 		}
 	}
 }

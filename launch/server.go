@@ -32,6 +32,10 @@ type Server interface {
 	// BoundDevice is the host path a named volume binds (a local volume
 	// made with o=bind), if it is one.
 	BoundDevice(ctx context.Context, volume string) (string, bool, error)
+	// Events follows the server's event stream, calling handle for each
+	// event in order, until ctx ends, handle fails or the stream ends
+	// (an error wrapping podmanapi.ErrStreamEnded). It never returns nil.
+	Events(ctx context.Context, handle func(podmanapi.Event) error, opts *podmanapi.EventsOptions) error
 }
 
 var _ Server = (*podmanapi.Client)(nil)

@@ -1,7 +1,8 @@
 // Package podmanapi is sandwire's narrow view of the podman REST API: it
-// connects the way podman-remote does, learns the server's facts once, and
-// creates, starts, inspects, lists and removes containers. It is the only
-// package that imports podman's bindings.
+// connects the way podman-remote does, learns the server's facts once,
+// creates, starts, inspects, lists and removes containers, and follows
+// the server's event stream. It is the only package that imports podman's
+// bindings.
 //
 // # Connecting
 //

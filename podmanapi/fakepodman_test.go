@@ -28,6 +28,7 @@ import (
 //	POST /v{version}/libpod/containers/create   what create answers
 //	GET  /v{version}/libpod/images/{name}/exists      204, or 404 with an error body
 //	GET  /v{version}/libpod/containers/{name}/exists  204, or 404 with an error body
+//	GET  /v{version}/libpod/events              what events answers
 //
 // Every answer carries the API version headers of podman's API handler.
 type fakePodman struct {
@@ -35,6 +36,8 @@ type fakePodman struct {
 	images, containers []string
 	// create answers a create whose spec decoded.
 	create func(w http.ResponseWriter, r *http.Request, s *specgen.SpecGenerator)
+	// events answers an events request.
+	events http.HandlerFunc
 	// rootless and serverVersion are what the info reports.
 	rootless      bool
 	serverVersion string
@@ -50,6 +53,9 @@ func (f *fakePodman) start(t *testing.T, path string) string {
 	mux.HandleFunc("POST /{version}/libpod/containers/create", versioned(f.createContainer))
 	mux.HandleFunc("GET /{version}/libpod/images/{rest...}", versioned(f.imageExists))
 	mux.HandleFunc("GET /{version}/libpod/containers/{name}/exists", versioned(f.containerExists))
+	if f.events != nil {
+		mux.HandleFunc("GET /{version}/libpod/events", versioned(f.events))
+	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,9 @@
 //
 // CheckPolicy is gate 1: it reads the raw arguments, before anything is
 // parsed, and refuses the sandbox-managed flags in every spelling (long,
-// alias, --flag=value), volume targets at the sandbox's paths, and the
-// isolation-weakening --privileged and --security-opt. Gate 2 is
+// alias, --flag=value), volume targets at the sandbox's paths, labels in
+// its terok.* namespace (--label, -l, and the contents of --label-file),
+// and the isolation-weakening --privileged and --security-opt. Gate 2 is
 // specmutate.Conflicts, on the parsed spec; it catches what flag names miss.
 //
 // # Example

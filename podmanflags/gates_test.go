@@ -43,7 +43,7 @@ func checkGates(t *testing.T, args []string) {
 		if !errors.As(gate1, &pe) {
 			t.Fatalf("CheckPolicy(%q) = %T %v, want a *PolicyError", args, gate1, gate1)
 		}
-		if len(pe.Managed)+len(pe.Volumes)+len(pe.Denied) == 0 || pe.Error() == "" {
+		if len(pe.Managed)+len(pe.Volumes)+len(pe.Labels)+len(pe.Denied) == 0 || pe.Error() == "" {
 			t.Fatalf("CheckPolicy(%q) returned an empty *PolicyError", args)
 		}
 		for _, v := range pe.Volumes {
@@ -160,7 +160,7 @@ func TestGatesAgreeOnAcceptedLines(t *testing.T) {
 		line(nil),
 		line([]string{"-it", "--rm", "-e", "FOO=bar", "-v", "/srv:/data:ro", "--tmpfs", "/tmp", "-w", "/work"}, "sh"),
 		line([]string{"--mount", "type=bind,src=/tmp,dst=/run/terokx", "--secret", "s,type=mount,target=x", "--secret", "t"}),
-		line([]string{"--env-merge", "PATH=${PATH}:/x", "--label", "terok.x=y", "-e", "terok_lower=1"}),
+		line([]string{"--env-merge", "PATH=${PATH}:/x", "--label", "terokx=y", "-l", "io.terok.x=y", "-e", "terok_lower=1"}),
 	} {
 		if err := CheckPolicy(args); err != nil {
 			t.Errorf("CheckPolicy(%q) = %v", args, err)
@@ -241,6 +241,8 @@ var fuzzSeeds = [][]string{
 	line([]string{"--hooks-dir", "/h"}),
 	line([]string{"--annotation", "terok.a=b"}),
 	line([]string{"--annotation=io.x=y"}),
+	line([]string{"--label", "terok.a=b"}),
+	line([]string{"-lterok.sandbox.sidecar=/x"}),
 	line([]string{"--cap-add=all"}),
 	line([]string{"--cap-drop", "NET_RAW"}),
 	line([]string{"--userns", "keep-id"}),

@@ -159,6 +159,11 @@ func ownedTouched(s *specgen.SpecGenerator, name string) []string {
 			bad("annotation %s", k)
 		}
 	}
+	for k := range s.Labels {
+		if strings.HasPrefix(k, "terok.") {
+			bad("label %s", k)
+		}
+	}
 	sort.Strings(v)
 	return v
 }
@@ -187,6 +192,11 @@ func gate1Touched(s *specgen.SpecGenerator) []string {
 	for k := range s.Annotations {
 		if strings.HasPrefix(k, "terok.") {
 			bad("annotation %s (only --annotation sets it)", k)
+		}
+	}
+	for k := range s.Labels {
+		if strings.HasPrefix(k, "terok.") {
+			bad("label %s (only --label and --label-file set it)", k)
 		}
 	}
 	for _, vol := range s.OverlayVolumes {

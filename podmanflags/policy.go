@@ -1,11 +1,13 @@
 package podmanflags
 
 import (
+	"fmt"
 	"path"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/containers/podman/v5/cmd/podman/parse"
 	"github.com/containers/podman/v5/pkg/domain/entities"
 	"github.com/sandwire/sandwire/wiring"
 	"github.com/spf13/pflag"
@@ -28,6 +30,9 @@ type PolicyError struct {
 	Managed []string
 	// Volumes are volume targets at the sandbox's paths.
 	Volumes []string
+	// Labels are label keys in the sandbox's namespace (terok.*), from
+	// --label, -l or a --label-file ("KEY (in FILE)").
+	Labels []string
 	// Denied are isolation-weakening flags.
 	Denied []string
 }
@@ -39,6 +44,9 @@ func (e *PolicyError) Error() string {
 	}
 	if len(e.Volumes) > 0 {
 		parts = append(parts, "volume target(s) managed by sandwire, cannot override: "+strings.Join(e.Volumes, ", "))
+	}
+	if len(e.Labels) > 0 {
+		parts = append(parts, "label(s) managed by sandwire, cannot set: "+strings.Join(e.Labels, ", "))
 	}
 	if len(e.Denied) > 0 {
 		parts = append(parts, "flag(s) not allowed in passthrough args: "+strings.Join(e.Denied, ", ")+
@@ -59,11 +67,13 @@ var policyFlags = sync.OnceValue(func() *pflag.FlagSet {
 // CheckPolicy is gate 1: it scans the raw passthrough arguments, up to the
 // image, and refuses every sandbox-managed flag (in any spelling: long,
 // alias, --flag=value, short), volume targets at the bridges dir or
-// /run/terok and below, and --privileged and --security-opt. All offenders
+// /run/terok and below, labels in the sandbox's terok.* namespace (given
+// with --label or -l, or in a --label-file, which it reads as podman
+// does), and --privileged and --security-opt. All offenders
 // are reported at once in a *PolicyError. The container's own command,
 // after the image, is never inspected.
 func CheckPolicy(args []string) error {
-	managed, volumes, denied := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	managed, volumes, labels, denied := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	check := func(spelled string, f *pflag.Flag, value string, hasValue bool) {
 		name := f.Name
 		switch {
@@ -74,6 +84,14 @@ func CheckPolicy(args []string) error {
 		case name == "volume" && hasValue:
 			if target, ok := volumeTarget(value); ok && wiring.OwnsPath(target) {
 				volumes[path.Clean(target)] = true
+			}
+		case name == "label" && hasValue:
+			if key, _, _ := strings.Cut(value, "="); wiring.OwnsLabel(key) {
+				labels[key] = true
+			}
+		case name == "label-file" && hasValue:
+			for _, key := range ownedFileLabels(value) {
+				labels[fmt.Sprintf("%s (in %s)", key, value)] = true
 			}
 		}
 	}
@@ -127,10 +145,27 @@ func CheckPolicy(args []string) error {
 			break
 		}
 	}
-	if len(managed)+len(volumes)+len(denied) == 0 {
+	if len(managed)+len(volumes)+len(labels)+len(denied) == 0 {
 		return nil
 	}
-	return &PolicyError{Managed: sorted(managed), Volumes: sorted(volumes), Denied: sorted(denied)}
+	return &PolicyError{Managed: sorted(managed), Volumes: sorted(volumes), Labels: sorted(labels), Denied: sorted(denied)}
+}
+
+// ownedFileLabels reads a label file with podman's own reader and returns
+// the keys in the sandbox's namespace. A file podman cannot read is left
+// to Parse, which reports it.
+func ownedFileLabels(file string) []string {
+	all, err := parse.GetAllLabels([]string{file}, nil)
+	if err != nil {
+		return nil
+	}
+	var owned []string
+	for key := range all {
+		if wiring.OwnsLabel(key) {
+			owned = append(owned, key)
+		}
+	}
+	return owned
 }
 
 func lookup(name string) *pflag.Flag {

@@ -2,7 +2,10 @@ package podmanflags
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,7 +21,7 @@ func line(flags []string, command ...string) []string {
 
 // refused is what CheckPolicy should refuse: the fields of *PolicyError.
 type refused struct {
-	managed, volumes, denied []string
+	managed, volumes, labels, denied []string
 }
 
 func TestCheckPolicyRefuses(t *testing.T) {
@@ -75,6 +78,15 @@ func TestCheckPolicyRefuses(t *testing.T) {
 		{"-v target with a dot segment", []string{"-v", "/tmp:/run/./terok"}, refused{volumes: []string{runtimeDir}}},
 		{"-v target climbing back in", []string{"-v", "/tmp:/run/terokx/../terok"}, refused{volumes: []string{runtimeDir}}},
 
+		// Labels in the sandbox's namespace, in every spelling of --label.
+		{"--label spaced", []string{"--label", "terok.sandbox.sidecar=/x"}, refused{labels: []string{"terok.sandbox.sidecar"}}},
+		{"--label with =", []string{"--label=terok.x=y"}, refused{labels: []string{"terok.x"}}},
+		{"--label without a value", []string{"--label", "terok.x"}, refused{labels: []string{"terok.x"}}},
+		{"-l spaced", []string{"-l", "terok.x=y"}, refused{labels: []string{"terok.x"}}},
+		{"-l clustered with its value", []string{"-lterok.x=y"}, refused{labels: []string{"terok.x"}}},
+		{"-l last in a cluster of booleans", []string{"-itl", "terok.x=y"}, refused{labels: []string{"terok.x"}}},
+		{"two labels, one the sandbox's", []string{"-l", "app=web", "--label", "terok.shield.x=1"}, refused{labels: []string{"terok.shield.x"}}},
+
 		// Isolation-weakening flags.
 		{"--privileged", []string{"--privileged"}, refused{denied: []string{"--privileged"}}},
 		{"--privileged=true", []string{"--privileged=true"}, refused{denied: []string{"--privileged"}}},
@@ -87,10 +99,11 @@ func TestCheckPolicyRefuses(t *testing.T) {
 		{"every kind at once", []string{
 			"--name", "x", "--net=host", "--cap-add", "ALL", "--userns=host",
 			"-v", "/a:/run/terok", "--volume=/b:" + bridgesDir,
-			"--privileged", "--security-opt", "label=disable",
+			"--privileged", "--security-opt", "label=disable", "-l", "terok.a=b",
 		}, refused{
 			managed: []string{"--cap-add", "--name", "--net", "--userns"},
 			volumes: []string{runtimeDir, bridgesDir},
+			labels:  []string{"terok.a"},
 			denied:  []string{"--privileged", "--security-opt"},
 		}},
 		{"a flag repeated is named once", []string{"--name", "a", "--name=b", "--cap-drop", "X", "--cap-drop", "Y"},
@@ -108,13 +121,13 @@ func TestCheckPolicyRefuses(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("CheckPolicy(%q) = %v, want a *PolicyError", args, err)
 			}
-			got := refused{managed: pe.Managed, volumes: pe.Volumes, denied: pe.Denied}
-			if !equalLists(got.managed, tt.want.managed) || !equalLists(got.volumes, tt.want.volumes) || !equalLists(got.denied, tt.want.denied) {
-				t.Errorf("CheckPolicy(%q):\n got managed=%q volumes=%q denied=%q\nwant managed=%q volumes=%q denied=%q",
-					args, got.managed, got.volumes, got.denied, tt.want.managed, tt.want.volumes, tt.want.denied)
+			got := refused{managed: pe.Managed, volumes: pe.Volumes, labels: pe.Labels, denied: pe.Denied}
+			if !equalLists(got.managed, tt.want.managed) || !equalLists(got.volumes, tt.want.volumes) ||
+				!equalLists(got.labels, tt.want.labels) || !equalLists(got.denied, tt.want.denied) {
+				t.Errorf("CheckPolicy(%q):\n got %+v\nwant %+v", args, got, tt.want)
 			}
 			msg := err.Error()
-			for _, name := range append(append(append([]string(nil), tt.want.managed...), tt.want.volumes...), tt.want.denied...) {
+			for _, name := range slices.Concat(tt.want.managed, tt.want.volumes, tt.want.labels, tt.want.denied) {
 				if !strings.Contains(msg, name) {
 					t.Errorf("message %q does not name %q", msg, name)
 				}
@@ -146,6 +159,8 @@ func TestCheckPolicyAccepts(t *testing.T) {
 		{"--name as the value of --hostname", []string{"--hostname", "--name"}, nil},
 		{"--privileged as the value of -h", []string{"-h", "--privileged"}, nil},
 		{"--cap-add as the value of --label", []string{"--label", "--cap-add=ALL"}, nil},
+		{"a label that only starts like the sandbox's namespace", []string{"--label", "terokx=1", "-l", "terok_a=1", "-l", "io.terok.a=1"}, nil},
+		{"a terok. label as the value of -e", []string{"-e", "terok.x=y"}, nil},
 		{"a volume flag as the value of -e", []string{"-e", "-v", "--label", "x=/tmp:/run/terok"}, nil},
 		{"--privileged in the container's command", nil, []string{"sh", "-c", "--privileged"}},
 		{"--name in the container's command", nil, []string{"--name", "x"}},
@@ -174,6 +189,35 @@ func TestCheckPolicyAccepts(t *testing.T) {
 				t.Errorf("Parse(%q).Spec.Command = %q, want %q", args, p.Spec.Command, tt.command)
 			}
 		})
+	}
+}
+
+// TestCheckPolicyReadsLabelFiles: a --label-file is read as podman reads
+// it, and a key in the sandbox's namespace is refused with the file named;
+// a file without one, or one podman cannot read, is left to Parse.
+func TestCheckPolicyReadsLabelFiles(t *testing.T) {
+	dir := t.TempDir()
+	owned := filepath.Join(dir, "owned")
+	plain := filepath.Join(dir, "plain")
+	for file, content := range map[string]string{
+		owned: "# a comment\napp=web\n  terok.sandbox.sidecar=/etc/passwd\n",
+		plain: "app=web\nterokx=1\n",
+	} {
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, flags := range [][]string{{"--label-file", owned}, {"--label-file=" + owned}} {
+		args := line(flags)
+		var pe *PolicyError
+		if err := CheckPolicy(args); !errors.As(err, &pe) || !equalLists(pe.Labels, []string{"terok.sandbox.sidecar (in " + owned + ")"}) {
+			t.Errorf("CheckPolicy(%q) = %v, want the file's terok.sandbox.sidecar refused", args, err)
+		}
+	}
+	for _, flags := range [][]string{{"--label-file", plain}, {"--label-file", filepath.Join(dir, "missing")}} {
+		if err := CheckPolicy(line(flags)); err != nil {
+			t.Errorf("CheckPolicy(%q) = %v, want nil", flags, err)
+		}
 	}
 }
 
@@ -216,7 +260,7 @@ func TestCheckPolicyOnLinesPodmanRefuses(t *testing.T) {
 			err := CheckPolicy(tt.args)
 			var pe *PolicyError
 			if errors.As(err, &pe) {
-				if !equalLists(pe.Managed, tt.managed) || len(pe.Volumes)+len(pe.Denied) > 0 {
+				if !equalLists(pe.Managed, tt.managed) || len(pe.Volumes)+len(pe.Labels)+len(pe.Denied) > 0 {
 					t.Errorf("CheckPolicy(%q) = %+v, want managed %q", tt.args, pe, tt.managed)
 				}
 			} else if err != nil || len(tt.managed) > 0 {
@@ -263,9 +307,10 @@ func TestManagedFlagsHaveNoShortForm(t *testing.T) {
 }
 
 func TestPolicyErrorMessage(t *testing.T) {
-	err := &PolicyError{Managed: []string{"--name"}, Volumes: []string{"/run/terok"}, Denied: []string{"--privileged"}}
+	err := &PolicyError{Managed: []string{"--name"}, Volumes: []string{"/run/terok"}, Labels: []string{"terok.x"}, Denied: []string{"--privileged"}}
 	want := "flag(s) managed by sandwire, cannot override: --name; " +
 		"volume target(s) managed by sandwire, cannot override: /run/terok; " +
+		"label(s) managed by sandwire, cannot set: terok.x; " +
 		"flag(s) not allowed in passthrough args: --privileged (isolation-weakening flags are refused)"
 	if got := err.Error(); got != want {
 		t.Errorf("Error() =\n%q\nwant\n%q", got, want)

@@ -13,7 +13,7 @@ import (
 )
 
 // Apply puts edits onto s: name, network and user namespace, dropped
-// capabilities, hosts entries, bind mounts, environment and annotations. It first
+// capabilities, hosts entries, bind mounts, environment, annotations and labels. It first
 // validates the edits and checks s for conflicts (see Conflicts); on any
 // error s is left exactly as it was. Applying the same edits again gives
 // the same spec.
@@ -88,6 +88,9 @@ func Apply(s *specgen.SpecGenerator, edits *wiring.Edits) error {
 	}
 	if len(annotations) > 0 {
 		s.Annotations = mergeInto(s.Annotations, annotations)
+	}
+	if len(edits.Labels) > 0 {
+		s.Labels = mergeInto(s.Labels, edits.Labels)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ func TestApply(t *testing.T) {
 		"TEROK_SSH_SIGNER_TOKEN":    "terok-p-00000000000000000000000000000000",
 	}
 	want.Annotations = map[string]string{"terok.sandbox.sidecar": f.sidecar, userNSAnnotation: "keep-id:uid=1000,gid=1000"}
+	want.Labels = map[string]string{"terok.sandbox.sidecar": f.sidecar}
 
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("Apply gave\n%+v\nwant\n%+v", s, want)
@@ -113,10 +114,11 @@ func TestApplyIsIdempotent(t *testing.T) {
 		start func() *specgen.SpecGenerator
 	}{
 		{"fresh spec", newSpec},
-		{"spec with the user's own env, annotations, mounts, caps and hosts", func() *specgen.SpecGenerator {
+		{"spec with the user's own env, annotations, labels, mounts, caps and hosts", func() *specgen.SpecGenerator {
 			s := newSpec()
 			s.Env = map[string]string{"FOO": "old"}
 			s.Annotations = map[string]string{"io.example/owner": "me"}
+			s.Labels = map[string]string{"app": "web"}
 			s.Mounts = []spec.Mount{{Type: "bind", Source: "/srv/data", Destination: "/data"}}
 			s.CapDrop = []string{"cap_net_raw"}
 			s.HostAdd = []string{"db:10.0.0.5"}
@@ -151,6 +153,7 @@ func TestApplyKeepsTheUsersValues(t *testing.T) {
 	s := newSpec()
 	s.Env = map[string]string{"FOO": "old", "TEROK_VAULT_SOCKET": e.Env["TEROK_VAULT_SOCKET"]}
 	s.Annotations = map[string]string{"io.example/owner": "me"}
+	s.Labels = map[string]string{"app": "web", "terok.sandbox.sidecar": f.sidecar}
 	s.Mounts = []spec.Mount{
 		{Type: "bind", Source: "/srv/data", Destination: "/data"},
 		// The sandbox's own mount, spelled differently: it is replaced, not doubled.
@@ -178,6 +181,7 @@ func TestApplyKeepsTheUsersValues(t *testing.T) {
 	}{
 		{"env keeps FOO=old and adds the sandbox's variables", s.Env, wantEnv},
 		{"annotations keep the user's and add the sandbox's", s.Annotations, map[string]string{"io.example/owner": "me", "terok.sandbox.sidecar": f.sidecar, userNSAnnotation: "keep-id:uid=1000,gid=1000"}},
+		{"labels keep the user's and hold the sandbox's once", s.Labels, map[string]string{"app": "web", "terok.sandbox.sidecar": f.sidecar}},
 		{"the sandbox's mount replaces its differently spelled twin", s.Mounts, wantMounts},
 		{"a cap drop differing only in case is not doubled", s.CapDrop, []string{"cap_net_raw"}},
 		{"hosts keep the user's entry and hold the sandbox's once", s.HostAdd, []string{"db:10.0.0.5", "host.containers.internal:169.254.1.2"}},
@@ -197,6 +201,7 @@ func TestApplyDoesNotWriteThroughAShallowCopy(t *testing.T) {
 		s := newSpec()
 		s.Env = map[string]string{"FOO": "old"}
 		s.Annotations = map[string]string{"io.example/owner": "me"}
+		s.Labels = map[string]string{"app": "web"}
 		// Spare capacity, so an in-place append would be invisible to len.
 		s.Mounts = append(make([]spec.Mount, 0, 8), spec.Mount{Type: "bind", Source: "/srv/data", Destination: "/data"})
 		s.CapDrop = append(make([]string, 0, 8), "CAP_NET_RAW")

@@ -77,11 +77,7 @@ func Conflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) error {
 			}
 		}
 	}
-	for _, k := range sortedKeys(spec.Env) {
-		if v, ok := edits.Env[k]; wiring.OwnsEnv(k) && (!ok || v != spec.Env[k]) {
-			add("--env", "%s is reserved for the sandbox", k)
-		}
-	}
+	cs = append(cs, reservedKeys("--env", spec.Env, edits.Env, wiring.OwnsEnv)...)
 	for _, kv := range spec.EnvMerge {
 		if k, _, _ := strings.Cut(kv, "="); wiring.OwnsEnv(k) {
 			add("--env-merge", "%s is reserved for the sandbox", k)
@@ -92,15 +88,24 @@ func Conflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) error {
 			add("--secret", "type=env,target=%s: %s is reserved for the sandbox", k, k)
 		}
 	}
-	for _, k := range sortedKeys(spec.Annotations) {
-		if v, ok := edits.Annotations[k]; wiring.OwnsAnnotation(k) && (!ok || v != spec.Annotations[k]) {
-			add("--annotation", "%s is reserved for the sandbox", k)
-		}
-	}
+	cs = append(cs, reservedKeys("--annotation", spec.Annotations, edits.Annotations, wiring.OwnsAnnotation)...)
+	cs = append(cs, reservedKeys("--label", spec.Labels, edits.Labels, wiring.OwnsLabel)...)
 	if len(cs) == 0 {
 		return nil
 	}
 	return &ConflictError{Conflicts: cs}
+}
+
+// reservedKeys lists the keys of the spec's map (env, annotations,
+// labels) that the sandbox owns and whose value is not the edits' own.
+func reservedKeys(flag string, spec, edits map[string]string, owns func(string) bool) []Conflict {
+	var cs []Conflict
+	for _, k := range sortedKeys(spec) {
+		if v, ok := edits[k]; owns(k) && (!ok || v != spec[k]) {
+			cs = append(cs, Conflict{flag, k + " is reserved for the sandbox"})
+		}
+	}
+	return cs
 }
 
 func namespaceConflicts(spec *specgen.SpecGenerator, edits *wiring.Edits) []Conflict {

@@ -46,6 +46,13 @@ func setAnnotation(s *specgen.SpecGenerator, k, v string) {
 	s.Annotations[k] = v
 }
 
+func setLabel(s *specgen.SpecGenerator, k, v string) {
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.Labels[k] = v
+}
+
 func idMappings(s *specgen.SpecGenerator) *types.IDMappingOptions {
 	if s.IDMappings == nil {
 		s.IDMappings = &types.IDMappingOptions{}
@@ -186,6 +193,12 @@ func conflictCases() []conflictCase {
 			mutate: func(s *specgen.SpecGenerator, _ fixture) { setAnnotation(s, "terok.x", "1") }},
 		{name: "sidecar annotation with another path", field: "--annotation",
 			mutate: func(s *specgen.SpecGenerator, _ fixture) { setAnnotation(s, "terok.sandbox.sidecar", "/evil.json") }},
+		{name: "label terok.x", field: "--label",
+			mutate: func(s *specgen.SpecGenerator, _ fixture) { setLabel(s, "terok.x", "1") }},
+		{name: "sidecar label with another path", field: "--label",
+			mutate: func(s *specgen.SpecGenerator, _ fixture) { setLabel(s, "terok.sandbox.sidecar", "/evil.json") }},
+		{name: "label in terok.* the edits do not set, with an empty value", field: "--label",
+			mutate: func(s *specgen.SpecGenerator, _ fixture) { setLabel(s, "terok.shield.x", "") }},
 		{name: "hosts entry for the sandbox's host name with another address", field: "--add-host",
 			mutate: func(s *specgen.SpecGenerator, _ fixture) {
 				s.HostAdd = append(s.HostAdd, "host.containers.internal:10.6.6.6")

@@ -7,7 +7,7 @@
 //
 // The sandbox owns, on every spec it wires: the container name, the
 // network namespace, the user namespace and ID mappings, capabilities
-// (added or dropped), the terok.* annotations, every TEROK_* environment
+// (added or dropped), the terok.* annotations and labels, every TEROK_* environment
 // variable, every mount, volume, overlay, image volume or secret whose
 // destination is the bridges dir, /run/terok or below, and the
 // isolation settings (privileged mode, security options). Conflicts lists
@@ -16,8 +16,8 @@
 //
 // # Idempotence
 //
-// Apply replaces mounts by destination and environment variables and
-// annotations by key, so applying the same edits twice yields the same
+// Apply replaces mounts by destination and environment variables,
+// annotations and labels by key, so applying the same edits twice yields the same
 // spec as applying them once.
 //
 // # Example

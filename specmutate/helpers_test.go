@@ -47,6 +47,7 @@ func (f fixture) edits() *wiring.Edits {
 			"TEROK_SSH_SIGNER_TOKEN":    "terok-p-00000000000000000000000000000000",
 		},
 		Annotations: map[string]string{"terok.sandbox.sidecar": f.sidecar},
+		Labels:      map[string]string{"terok.sandbox.sidecar": f.sidecar},
 		Network:     &wiring.Network{Mode: "pasta", Options: []string{"--map-host-loopback", "169.254.1.2"}},
 		UserNS:      &wiring.UserNS{Mode: "keep-id", UID: 1000, GID: 1000},
 		CapDrop:     []string{"CAP_NET_RAW"},

@@ -29,7 +29,7 @@ type editsInput struct {
 // buildEdits composes the sandbox's edits from their inputs, in a fixed
 // order: shield (or, unshielded in tcp mode on a rootless server, the
 // network that reaches the host's loopback), user namespace, bridges mount, runtime dir mount, broker,
-// gate and SSH environment, then name and sidecar annotation. It is pure:
+// gate and SSH environment, then name, sidecar annotation and sidecar label. It is pure:
 // no I/O, the same input gives the same edits.
 func buildEdits(in editsInput) *Edits {
 	edits := &Edits{}
@@ -58,7 +58,9 @@ func buildEdits(in editsInput) *Edits {
 	if in.Plan.SSH {
 		edits.Append(sshEdits(in.Mode, in.Resources, in.SSHToken))
 	}
-	return edits.Append(&Edits{Name: in.Name, Annotations: map[string]string{SidecarAnnotation: in.SidecarPath}})
+	return edits.Append(&Edits{Name: in.Name,
+		Annotations: map[string]string{SidecarAnnotation: in.SidecarPath},
+		Labels:      map[string]string{SidecarLabel: in.SidecarPath}})
 }
 
 // buildSidecar is the sidecar for the same inputs as buildEdits.

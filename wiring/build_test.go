@@ -25,6 +25,7 @@ func TestBuildEditsLetsTheSandboxWinOverTheShield(t *testing.T) {
 			Mounts:      []wiring.Mount{{Source: "/evil", Destination: "/run/terok"}},
 			Env:         map[string]string{"TEROK_GATE_TOKEN": "stolen", "TEROK_SHIELD": "on"},
 			Annotations: map[string]string{"terok.sandbox.sidecar": "/evil.json", "terok.shield.x": "1"},
+			Labels:      map[string]string{"terok.sandbox.sidecar": "/evil.json", "terok.shield.x": "1"},
 			Network:     &wiring.Network{Mode: "pasta"},
 		},
 	}
@@ -41,6 +42,7 @@ func TestBuildEditsLetsTheSandboxWinOverTheShield(t *testing.T) {
 			"TEROK_SSH_SIGNER_TOKEN":    in.SSHToken,
 		},
 		Annotations: map[string]string{"terok.sandbox.sidecar": in.SidecarPath, "terok.shield.x": "1"},
+		Labels:      map[string]string{"terok.sandbox.sidecar": in.SidecarPath, "terok.shield.x": "1"},
 		Network:     &wiring.Network{Mode: "pasta"},
 		UserNS:      &wiring.UserNS{Mode: "keep-id", UID: 1000, GID: 1000},
 	}

@@ -20,7 +20,9 @@ type CleanupOptions struct {
 // Cleanup reverses a launch of name: it revokes the container's phantom
 // tokens, tears the shield down, and removes the sidecar, the runtime dir
 // and the run state. It reports whether anything was found. It is
-// idempotent and safe on a name that was never launched. It does not
+// idempotent and safe on a name that was never launched. When the tokens
+// cannot be revoked, the sidecar and the run state, which record their
+// scope, are kept, so that cleaning up again can finish the job. It does not
 // remove the container: the container belongs to its user.
 func Cleanup(ctx context.Context, cfg Config, name string, opts CleanupOptions) (found bool, err error) {
 	if err := ValidateName(name); err != nil {
@@ -43,10 +45,15 @@ func Cleanup(ctx context.Context, cfg Config, name string, opts CleanupOptions) 
 	if planErr != nil {
 		errs = append(errs, planErr)
 	}
+	paths := []string{cfg.SidecarPath(name), cfg.ContainerRuntimeDir(name), cfg.RunStateDir(name)}
 	if scope != "" && opts.Tokens != nil {
 		n, err := opts.Tokens.RevokeSubject(ctx, scope, name)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("revoking the tokens of %q: %w", name, err))
+			// The sidecar and the run state record the scope: keep them,
+			// so that a later cleanup can still revoke these tokens.
+			errs = append(errs, fmt.Errorf("revoking the tokens of %q (its sidecar and run state are kept for a later cleanup): %w", name, err))
+			paths = paths[1:2]
+			found = true
 		}
 		found = found || n > 0
 	}
@@ -55,7 +62,7 @@ func Cleanup(ctx context.Context, cfg Config, name string, opts CleanupOptions) 
 			errs = append(errs, fmt.Errorf("tearing down the shield of %q: %w", name, err))
 		}
 	}
-	for _, p := range []string{cfg.SidecarPath(name), cfg.ContainerRuntimeDir(name), cfg.RunStateDir(name)} {
+	for _, p := range paths {
 		existed, err := cfg.removeState(p)
 		found = found || existed
 		if err != nil {

@@ -28,6 +28,20 @@ func statePaths(cfg wiring.Config, name string) []string {
 	return []string{sidecarPathOf(cfg, name), runtimeDirOf(cfg, name), runStateDirOf(cfg, name)}
 }
 
+// assertNoneLeft fails if what (a cleanup, a sweep) left any of name's
+// state or tokens.
+func assertNoneLeft(t *testing.T, cfg wiring.Config, store *wiring.SQLiteStore, name, what string) {
+	t.Helper()
+	for _, p := range statePaths(cfg, name) {
+		if exists(t, p) {
+			t.Errorf("%s left %s", what, p)
+		}
+	}
+	if n, err := store.CountSubject(context.Background(), name); err != nil || n != 0 {
+		t.Errorf("after %s, CountSubject(%s) = %d, %v; want 0", what, name, n, err)
+	}
+}
+
 func TestCleanupReversesALaunch(t *testing.T) {
 	ctx := context.Background()
 	for _, mode := range []wiring.ServicesMode{wiring.ServicesSocket, wiring.ServicesTCP} {
@@ -47,14 +61,7 @@ func TestCleanupReversesALaunch(t *testing.T) {
 			if err != nil || !found {
 				t.Fatalf("Cleanup = %v, %v; want true, nil", found, err)
 			}
-			for _, p := range statePaths(cfg, "web") {
-				if exists(t, p) {
-					t.Errorf("Cleanup left %s", p)
-				}
-			}
-			if n, err := store.CountSubject(ctx, "web"); err != nil || n != 0 {
-				t.Errorf("CountSubject(web) = %d, %v; want 0", n, err)
-			}
+			assertNoneLeft(t, cfg, store, "web", "Cleanup")
 			if want := [][2]string{{"web", "c0ffee"}}; !reflect.DeepEqual(shield.downs, want) {
 				t.Errorf("shield teardowns = %v, want %v", shield.downs, want)
 			}
@@ -241,14 +248,7 @@ func TestCleanupShieldTeardown(t *testing.T) {
 			if len(shield.downs) != tc.wantDowns {
 				t.Errorf("shield teardowns = %v, want %d", shield.downs, tc.wantDowns)
 			}
-			for _, p := range statePaths(cfg, "web") {
-				if exists(t, p) {
-					t.Errorf("Cleanup left %s", p)
-				}
-			}
-			if n, err := store.CountSubject(ctx, "web"); err != nil || n != 0 {
-				t.Errorf("CountSubject(web) = %d, %v; want 0", n, err)
-			}
+			assertNoneLeft(t, cfg, store, "web", "Cleanup")
 		})
 	}
 }
@@ -270,4 +270,37 @@ func TestCleanupWithoutATokenStoreLeavesTheTokens(t *testing.T) {
 	if n, err := store.CountSubject(ctx, "web"); err != nil || n != 1 {
 		t.Errorf("CountSubject(web) = %d, %v; want the token kept (no store to revoke it in)", n, err)
 	}
+}
+
+// lockedStore is a token store whose revocations fail, as a locked vault's do.
+type lockedStore struct{ wiring.TokenStore }
+
+func (lockedStore) RevokeSubject(context.Context, string, string) (int, error) {
+	return 0, errors.New("database is locked")
+}
+
+func TestCleanupThatCannotRevokeKeepsTheRecordOfTheTokens(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, wiring.ServicesSocket)
+	store := testStore(t, cfg)
+	launched(t, cfg, store, "web", wiring.Request{Scope: "proj"})
+
+	found, err := wiring.Cleanup(ctx, cfg, "web", wiring.CleanupOptions{Tokens: lockedStore{store}})
+	if err == nil || !found {
+		t.Fatalf("Cleanup with a locked store = %v, %v; want true and the store's error", found, err)
+	}
+	for _, p := range []string{sidecarPathOf(cfg, "web"), runStateDirOf(cfg, "web")} {
+		if !exists(t, p) {
+			t.Errorf("Cleanup removed %s, the record of the tokens it could not revoke", p)
+		}
+	}
+	if exists(t, runtimeDirOf(cfg, "web")) {
+		t.Errorf("Cleanup kept the runtime dir, which records nothing")
+	}
+
+	found, err = wiring.Cleanup(ctx, cfg, "web", wiring.CleanupOptions{Tokens: store})
+	if err != nil || !found {
+		t.Fatalf("Cleanup again = %v, %v; want true, nil", found, err)
+	}
+	assertNoneLeft(t, cfg, store, "web", "the second Cleanup")
 }

@@ -40,6 +40,7 @@ const (
 	signerSocket       = "/run/terok/signer/ssh-agent.sock"
 	gateSocket         = "/run/terok/gate/gate-server.sock"
 	sidecarAnnotation  = "terok.sandbox.sidecar"
+	sidecarLabel       = "terok.sandbox.sidecar"
 )
 
 func sidecarPathOf(cfg wiring.Config, name string) string {
@@ -95,6 +96,7 @@ func composeCases() []composeCase {
 						"TEROK_SSH_SIGNER_TOKEN":    l.Edits.Env["TEROK_SSH_SIGNER_TOKEN"],
 					},
 					Annotations: map[string]string{sidecarAnnotation: sidecarPathOf(cfg, l.Name)},
+					Labels:      map[string]string{sidecarLabel: sidecarPathOf(cfg, l.Name)},
 				}
 			},
 			wantSidecar: func(cfg wiring.Config, l *wiring.Launch) wiring.Sidecar {
@@ -124,6 +126,7 @@ func composeCases() []composeCase {
 						"TEROK_SSH_SIGNER_TOKEN":  l.Edits.Env["TEROK_SSH_SIGNER_TOKEN"],
 					},
 					Annotations: map[string]string{sidecarAnnotation: sidecarPathOf(cfg, l.Name)},
+					Labels:      map[string]string{sidecarLabel: sidecarPathOf(cfg, l.Name)},
 				}
 			},
 			wantSidecar: func(cfg wiring.Config, l *wiring.Launch) wiring.Sidecar {
@@ -153,6 +156,7 @@ func composeCases() []composeCase {
 						"TEROK_SSH_SIGNER_TOKEN":    l.Edits.Env["TEROK_SSH_SIGNER_TOKEN"],
 					},
 					Annotations: map[string]string{sidecarAnnotation: sidecarPathOf(cfg, l.Name)},
+					Labels:      map[string]string{sidecarLabel: sidecarPathOf(cfg, l.Name)},
 				}
 			},
 			wantSidecar: baseSidecar,
@@ -172,6 +176,7 @@ func composeCases() []composeCase {
 						"TEROK_SSH_SIGNER_TOKEN": l.Edits.Env["TEROK_SSH_SIGNER_TOKEN"],
 					},
 					Annotations: map[string]string{sidecarAnnotation: sidecarPathOf(cfg, l.Name)},
+					Labels:      map[string]string{sidecarLabel: sidecarPathOf(cfg, l.Name)},
 				}
 			},
 			wantSidecar: func(cfg wiring.Config, l *wiring.Launch) wiring.Sidecar {
@@ -191,6 +196,7 @@ func composeCases() []composeCase {
 				return &wiring.Edits{
 					Name:        l.Name,
 					Annotations: map[string]string{sidecarAnnotation: sidecarPathOf(cfg, l.Name)},
+					Labels:      map[string]string{sidecarLabel: sidecarPathOf(cfg, l.Name)},
 				}
 			},
 			wantSidecar: baseSidecar,

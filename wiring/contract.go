@@ -24,6 +24,13 @@ const (
 	// AnnotationPrefix is the namespace of every annotation the sandbox
 	// (or the shield on its behalf) owns.
 	AnnotationPrefix = "terok."
+	// SidecarLabel names the label that carries the sidecar's path too.
+	// podman's events carry a container's labels, never its annotations,
+	// so it is by this label that a watcher knows a wired container's
+	// removal. It is sandwire's addition: terok-sandbox set no labels.
+	SidecarLabel = "terok.sandbox.sidecar"
+	// LabelPrefix is the namespace of every label the sandbox owns.
+	LabelPrefix = "terok."
 	// EnvPrefix is the namespace of every environment variable the sandbox owns.
 	EnvPrefix = "TEROK_"
 
@@ -77,5 +84,8 @@ func OwnsEnv(key string) bool { return hasPrefix(key, EnvPrefix) }
 
 // OwnsAnnotation reports whether an annotation key belongs to the sandbox.
 func OwnsAnnotation(key string) bool { return hasPrefix(key, AnnotationPrefix) }
+
+// OwnsLabel reports whether a label key belongs to the sandbox.
+func OwnsLabel(key string) bool { return hasPrefix(key, LabelPrefix) }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }

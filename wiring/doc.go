@@ -19,11 +19,13 @@
 // # Edits
 //
 // Edits are everything the sandbox adds to a container, as data: mounts,
-// environment, annotations, network, user namespace, capability drops,
-// hosts entries and the name. Each subsystem's share is one Edits value;
-// Compose appends them in a fixed order, and package specmutate is the
-// only code that applies them to a spec. Flags renders the same Edits as
-// podman run flags.
+// environment, annotations, labels, network, user namespace, capability
+// drops, hosts entries and the name. The sidecar's path is both an
+// annotation (the supervisor hook reads it) and a label (podman's events
+// carry labels, so a watch knows a wired container by it). Each
+// subsystem's share is one Edits value; Compose appends them in a fixed
+// order, and package specmutate is the only code that applies them to a
+// spec. Flags renders the same Edits as podman run flags.
 //
 // # The launch transaction
 //
@@ -32,7 +34,9 @@
 // Launch; Commit keeps it once the container exists, and Rollback undoes
 // exactly what it laid down. Cleanup reverses a committed launch, and
 // Sweep and ListStates reconcile the state on disk with a server's
-// containers.
+// containers. A watch of the server's events keeps its place in a
+// WatchCursor, and LaunchedAt tells a removal replayed after a name was
+// launched again from one that concerns the state on disk.
 //
 // # Starting again
 //

@@ -92,6 +92,9 @@ type Edits struct {
 	Env map[string]string `json:"env,omitempty"`
 	// Annotations maps keys to values; every key is sandbox-owned.
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Labels maps keys to values; every key is sandbox-owned. Unlike
+	// annotations, labels reach podman's events.
+	Labels map[string]string `json:"labels,omitempty"`
 	// Network is the network namespace; nil leaves the server's default.
 	Network *Network `json:"network,omitempty"`
 	// UserNS is the user namespace; nil leaves the server's default.
@@ -106,7 +109,7 @@ type Edits struct {
 var ErrInvalidEdits = newSentinel(errdefs.ErrInvalidArgument, "invalid sandbox edits")
 
 // Append merges other into e and returns e. Scalars from other win when
-// set; mounts are replaced by destination, env and annotations by key,
+// set; mounts are replaced by destination, env, annotations and labels by key,
 // and capability drops are unioned. Appending to a nil receiver allocates.
 func (e *Edits) Append(other *Edits) *Edits {
 	if e == nil {
@@ -123,6 +126,7 @@ func (e *Edits) Append(other *Edits) *Edits {
 	}
 	e.Env = mergeMap(e.Env, other.Env)
 	e.Annotations = mergeMap(e.Annotations, other.Annotations)
+	e.Labels = mergeMap(e.Labels, other.Labels)
 	if other.Network != nil {
 		n := *other.Network
 		n.Options = append([]string(nil), n.Options...)
@@ -183,14 +187,20 @@ func (e *Edits) Validate() error {
 			return fmt.Errorf("%w: mount %q: relabel %q must be \"z\", \"Z\" or empty", ErrInvalidEdits, m.Destination, m.Relabel)
 		}
 	}
-	for k := range e.Env {
-		if !OwnsEnv(k) {
-			return fmt.Errorf("%w: environment variable %q is not in the sandbox's %s namespace", ErrInvalidEdits, k, EnvPrefix)
-		}
-	}
-	for k := range e.Annotations {
-		if !OwnsAnnotation(k) {
-			return fmt.Errorf("%w: annotation %q is not in the sandbox's %s namespace", ErrInvalidEdits, k, AnnotationPrefix)
+	for _, keys := range []struct {
+		what   string
+		m      map[string]string
+		owns   func(string) bool
+		prefix string
+	}{
+		{"environment variable", e.Env, OwnsEnv, EnvPrefix},
+		{"annotation", e.Annotations, OwnsAnnotation, AnnotationPrefix},
+		{"label", e.Labels, OwnsLabel, LabelPrefix},
+	} {
+		for _, k := range slices.Sorted(maps.Keys(keys.m)) {
+			if !keys.owns(k) {
+				return fmt.Errorf("%w: %s %q is not in the sandbox's %s namespace", ErrInvalidEdits, keys.what, k, keys.prefix)
+			}
 		}
 	}
 	for _, h := range e.Hosts {
@@ -208,7 +218,7 @@ func (e *Edits) Validate() error {
 }
 
 // Flags renders the edits as `podman run` flags, in a stable order:
-// name, network, userns, cap drops, hosts, volumes, env, annotations. Values are
+// name, network, userns, cap drops, hosts, volumes, env, annotations, labels. Values are
 // not shell-quoted; see ShellQuote.
 func (e *Edits) Flags() []string {
 	if e == nil {
@@ -237,11 +247,15 @@ func (e *Edits) Flags() []string {
 		}
 		args = append(args, "-v", v)
 	}
-	for _, k := range slices.Sorted(maps.Keys(e.Env)) {
-		args = append(args, "-e", k+"="+e.Env[k])
-	}
-	for _, k := range slices.Sorted(maps.Keys(e.Annotations)) {
-		args = append(args, "--annotation", k+"="+e.Annotations[k])
+	args = appendKeyValues(args, "-e", e.Env)
+	args = appendKeyValues(args, "--annotation", e.Annotations)
+	return appendKeyValues(args, "--label", e.Labels)
+}
+
+// appendKeyValues appends one flag KEY=VALUE a key of m, in key order.
+func appendKeyValues(args []string, flag string, m map[string]string) []string {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		args = append(args, flag, k+"="+m[k])
 	}
 	return args
 }

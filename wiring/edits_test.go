@@ -90,6 +90,12 @@ func TestEditsAppend(t *testing.T) {
 			want:  &wiring.Edits{Annotations: map[string]string{"terok.a": "new", "terok.b": "b"}},
 		},
 		{
+			name:  "label with existing key is replaced",
+			base:  &wiring.Edits{Labels: map[string]string{"terok.a": "old"}},
+			other: &wiring.Edits{Labels: map[string]string{"terok.a": "new", "terok.b": "b"}},
+			want:  &wiring.Edits{Labels: map[string]string{"terok.a": "new", "terok.b": "b"}},
+		},
+		{
 			name:  "cap drops are unioned without duplicates, in first-seen order",
 			base:  &wiring.Edits{CapDrop: []string{"CAP_NET_RAW", "CAP_SYS_ADMIN"}},
 			other: &wiring.Edits{CapDrop: []string{"CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_MKNOD"}},
@@ -138,6 +144,7 @@ func TestEditsAppendDoesNotAliasTheAppendedValue(t *testing.T) {
 		Mounts:      []wiring.Mount{{Source: "/a", Destination: "/run/terok"}},
 		Env:         map[string]string{"TEROK_A": "1"},
 		Annotations: map[string]string{"terok.a": "1"},
+		Labels:      map[string]string{"terok.l": "1"},
 		Network:     &wiring.Network{Mode: "pasta", Options: []string{"-T", "none"}},
 		UserNS:      &wiring.UserNS{Mode: "keep-id", UID: 1000},
 		CapDrop:     []string{"CAP_NET_RAW"},
@@ -148,12 +155,14 @@ func TestEditsAppendDoesNotAliasTheAppendedValue(t *testing.T) {
 		Mounts:      []wiring.Mount{{Source: "/a", Destination: "/run/terok"}},
 		Env:         map[string]string{"TEROK_A": "1"},
 		Annotations: map[string]string{"terok.a": "1"},
+		Labels:      map[string]string{"terok.l": "1"},
 		Network:     &wiring.Network{Mode: "pasta", Options: []string{"-T", "none"}},
 		UserNS:      &wiring.UserNS{Mode: "keep-id", UID: 1000},
 		CapDrop:     []string{"CAP_NET_RAW"},
 		Hosts:       []string{"h:10.0.0.1"},
 	}
 
+	other.Labels["terok.l"] = "changed"
 	other.Hosts[0] = "h:10.9.9.9"
 	other.Mounts[0].Source = "/changed"
 	other.Env["TEROK_A"] = "changed"
@@ -179,6 +188,7 @@ func TestEditsValidate(t *testing.T) {
 			},
 			Env:         map[string]string{"TEROK_GATE_TOKEN": "t"},
 			Annotations: map[string]string{"terok.sandbox.sidecar": "/s"},
+			Labels:      map[string]string{"terok.sandbox.sidecar": "/s"},
 			Network:     &wiring.Network{Mode: "pasta"},
 			UserNS:      &wiring.UserNS{Mode: "keep-id"},
 		}
@@ -195,6 +205,7 @@ func TestEditsValidate(t *testing.T) {
 		{"env var outside TEROK_ is rejected", func() *wiring.Edits { e := good(); e.Env["PATH"] = "/bin"; return e }, false},
 		{"lower-case terok_ env var is rejected", func() *wiring.Edits { e := good(); e.Env["terok_x"] = "1"; return e }, false},
 		{"annotation outside terok. is rejected", func() *wiring.Edits { e := good(); e.Annotations["io.podman.x"] = "1"; return e }, false},
+		{"label outside terok. is rejected", func() *wiring.Edits { e := good(); e.Labels["app"] = "web"; return e }, false},
 		{"mount destination outside the sandbox's paths is accepted, the sandbox claims it", func() *wiring.Edits {
 			e := good()
 			e.Mounts = append(e.Mounts, wiring.Mount{Source: "/host/resolv.conf", Destination: "/etc/resolv.conf", ReadOnly: true})
@@ -269,7 +280,7 @@ func TestEditsValidateWrapsTheNameError(t *testing.T) {
 }
 
 // flagsFixture sets every field Flags renders, with values that show the
-// ordering rules (sorted env and annotation keys, mounts in order).
+// ordering rules (sorted env, annotation and label keys, mounts in order).
 func flagsFixture() *wiring.Edits {
 	return &wiring.Edits{
 		Name: "web-1",
@@ -287,6 +298,10 @@ func flagsFixture() *wiring.Edits {
 		Annotations: map[string]string{
 			"terok.sandbox.sidecar": "/var/lib/terok/sandbox/sidecar/web-1.json",
 			"terok.shield.profiles": "dev-standard",
+		},
+		Labels: map[string]string{
+			"terok.sandbox.sidecar": "/var/lib/terok/sandbox/sidecar/web-1.json",
+			"terok.a":               "first",
 		},
 		Network: &wiring.Network{Mode: "slirp4netns", Options: []string{"allow_host_loopback=true", "enable_ipv6=false"}},
 		UserNS:  &wiring.UserNS{Mode: "keep-id", UID: 1000, GID: 1000},

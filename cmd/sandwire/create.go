@@ -18,8 +18,8 @@ func newCreateCommand(g *globals) *cobra.Command {
 API. Everything after "--" is what you would give "podman create": its
 flags mean what they mean to podman, except the ones the sandbox owns
 (--name, --network, --userns, --cap-add, --cap-drop, --annotation,
---hooks-dir, mounts at its paths, --privileged, --security-opt), which are
-refused. The container ID is printed to stdout.`,
+--hooks-dir, mounts at its paths, terok.* labels, --privileged,
+--security-opt), which are refused. The container ID is printed to stdout.`,
 		Example: `  sandwire create --scope myproj mybox -- -e FOO=bar localhost/app:latest sleep 1d
   sandwire create --no-shield mybox -- busybox`,
 		Args: launchArgs,

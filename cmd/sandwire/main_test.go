@@ -37,6 +37,8 @@ func TestExitCodes(t *testing.T) {
 		{"start of an unsafe name is refused before connecting", []string{"--url", "unix:///nonexistent.sock", "start", "../x"}, 2, "invalid container name"},
 		{"start on an unreachable socket is a runtime failure", []string{"--url", "unix:///nonexistent.sock", "start", "box"}, 1, "/nonexistent.sock"},
 		{"start of several names reports each failure", []string{"--url", "unix:///nonexistent.sock", "start", "../x", "box"}, 2, "/nonexistent.sock"},
+		{"watch with a zero grace", []string{"watch", "--grace", "0s"}, 2, "--grace"},
+		{"watch takes no arguments", []string{"watch", "box"}, 2, "no arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()

@@ -213,7 +213,8 @@ func (s *Service) podman(args ...string) (string, error) {
 // startService starts `podman system service` in its own process group and
 // waits until its socket answers.
 func (s *Service) startService() error {
-	logFile, err := os.Create(s.log)
+	// Appended to, so that a restart keeps what the service logged before.
+	logFile, err := os.OpenFile(s.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -248,6 +249,28 @@ func (s *Service) startService() error {
 		return fmt.Errorf("starting the podman service: %w", err)
 	}
 	return s.waitReady(ReadyTimeout)
+}
+
+// Restart stops the service as a restart of its unit would (SIGTERM, and
+// a wait until it has exited: the socket then refuses connections, and
+// every event stream through it ends), runs between, when not nil, while
+// no service runs, and starts the service again on the same storage,
+// socket and events log. Containers and their monitors live on across
+// it. The service is running when Restart returns, whatever between did.
+func (s *Service) Restart(between func() error) error {
+	if s.cmd == nil {
+		return errors.New("the podman service is not running")
+	}
+	if err := s.stopService(); err != nil {
+		return err
+	}
+	var errs []error
+	if between != nil {
+		errs = append(errs, between())
+	}
+	s.exited, s.waitErr = make(chan struct{}), nil
+	errs = append(errs, s.startService())
+	return errors.Join(errs...)
 }
 
 // waitReady polls the socket's _ping endpoint until it answers 200, the
