@@ -49,6 +49,8 @@ type libOptions struct {
 	Tokens  wiring.TokenStore
 	Shield  wiring.Shield
 	Notes   func(string)
+	// Pull is how the image is pulled; nil pulls a missing one.
+	Pull *launch.PullOptions
 }
 
 // libCreate creates through a Sandbox built for this one launch, on client.
@@ -62,7 +64,7 @@ func libCreate(ctx context.Context, client *podmanapi.Client, name string, spec 
 		return nil, err
 	}
 	defer sb.Close()
-	return sb.Create(ctx, name, spec, o.Request)
+	return sb.Create(ctx, name, spec, o.Request, &launch.CreateOptions{Pull: o.Pull})
 }
 
 // TestLibraryCreate is the Go caller's path: a specgen spec, launch.Create,

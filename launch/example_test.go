@@ -45,7 +45,7 @@ func ExampleSandbox_Create() {
 
 	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
 	spec.Command = []string{"sleep", "1d"}
-	c, err := sb.Create(ctx, "mybox", spec, launch.Request{Scope: "myproj", NoShield: true})
+	c, err := sb.Create(ctx, "mybox", spec, launch.Request{Scope: "myproj", NoShield: true}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func ExampleSandbox_Create_refused() {
 
 	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
 	spec.CapAdd = []string{"SYS_ADMIN"}
-	_, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true})
+	_, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true}, nil)
 	fmt.Println(errors.Is(err, launch.ErrInvalidArgument))
 	fmt.Println(strings.Contains(err.Error(), "--cap-add (SYS_ADMIN)"))
 	// Output:

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanflags"
@@ -24,12 +25,12 @@ refused. The container ID is printed to stdout.`,
   sandwire create --no-shield mybox -- busybox`,
 		Args: launchArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			parsed, sb, err := g.launcher(args[0], args[1:], podmanflags.Create)
+			parsed, pull, sb, err := g.launcher(args[0], args[1:], podmanflags.Create)
 			if err != nil {
 				return err
 			}
 			defer sb.Close()
-			res, err := sb.Create(cmd.Context(), args[0], parsed.Spec, w.request())
+			res, err := sb.Create(cmd.Context(), args[0], parsed.Spec, w.request(), &launch.CreateOptions{Pull: pull})
 			if err != nil {
 				return err
 			}
@@ -58,17 +59,45 @@ func launchArgs(cmd *cobra.Command, args []string) error {
 }
 
 // launcher runs the gates on a launching verb's passthrough and, once they
-// pass, builds the sandbox to launch it with.
-func (g *globals) launcher(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, *launch.Sandbox, error) {
+// pass, settles how the image is pulled and builds the sandbox to launch
+// it with.
+func (g *globals) launcher(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, *launch.PullOptions, *launch.Sandbox, error) {
 	parsed, err := gates(name, passthrough, mode)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	pull, err := pullOptions(parsed, g.stderr)
+	if err != nil {
+		return nil, nil, nil, usageErr(err)
 	}
 	sb, err := g.sandbox()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return parsed, sb, nil
+	return parsed, pull, sb, nil
+}
+
+// pullOptions are the passthrough's pull flags, meaning what they mean to
+// podman run and create; the pull's progress goes to progress (stderr)
+// unless -q was given.
+func pullOptions(parsed *podmanflags.Parsed, progress io.Writer) (*launch.PullOptions, error) {
+	o := parsed.Options
+	user, password, err := parsed.Credentials()
+	if err != nil {
+		return nil, err
+	}
+	pull := &launch.PullOptions{
+		Policy: launch.PullPolicy(o.Pull), Authfile: o.Authfile, Username: user, Password: password,
+		OS: o.OS, Arch: o.Arch, Variant: o.Variant, Retry: parsed.Retry, RetryDelay: parsed.RetryDelay,
+	}
+	if o.TLSVerify.Present() {
+		verify := o.TLSVerify.Value()
+		pull.TLSVerify = &verify
+	}
+	if !o.Quiet {
+		pull.Progress = progress
+	}
+	return pull, nil
 }
 
 // gates parses the passthrough as podman does and runs gate 1, the flag
