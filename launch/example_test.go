@@ -74,6 +74,26 @@ func ExampleSandbox_Create_refused() {
 	// true
 }
 
+// The image is pulled first, as podman create pulls it; PullNever pulls
+// nothing, so an image the server lacks fails the create.
+func ExampleSandbox_Create_pull() {
+	sb, done := exampleSandbox()
+	defer done()
+
+	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
+	never := &launch.CreateOptions{Pull: &launch.PullOptions{Policy: launch.PullNever}}
+	_, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true}, never)
+	var missing *launch.ImageNotFoundError
+	fmt.Println(errors.As(err, &missing), errors.Is(err, launch.ErrNotFound))
+
+	newer := &launch.CreateOptions{Pull: &launch.PullOptions{Policy: launch.PullNewer, Progress: os.Stderr}}
+	c, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true}, newer)
+	fmt.Println(c.Name, err)
+	// Output:
+	// true true
+	// mybox <nil>
+}
+
 // Run is podman run: create, start, attach, wait, and remove with --rm.
 func ExampleSandbox_Run() {
 	sb, done := exampleSandbox()
