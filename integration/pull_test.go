@@ -1,7 +1,11 @@
 package integration
 
 import (
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,10 +75,11 @@ func withoutImage(t *testing.T, ref string) *sandbox {
 	return newSandbox(t)
 }
 
-// startRegistryWith starts a registry for t holding the test image as repo.
-func startRegistryWith(t *testing.T, repo string) (*podmantest.Registry, string) {
+// startRegistryWith starts a registry for t holding the test image as repo;
+// with auth, it asks for those credentials.
+func startRegistryWith(t *testing.T, repo string, auth *podmantest.RegistryAuth) (*podmantest.Registry, string) {
 	t.Helper()
-	reg := podmantest.StartRegistry(t)
+	reg := podmantest.StartRegistry(t, auth)
 	ref := reg.Ref(repo)
 	if err := reg.Push(svc, svc.Image(), ref); err != nil {
 		t.Fatal(err)
@@ -86,7 +91,7 @@ func startRegistryWith(t *testing.T, repo string) (*podmantest.Registry, string)
 // TestPullPolicies: each --pull policy does on `sandwire run` and `create`
 // what it does on podman's.
 func TestPullPolicies(t *testing.T) {
-	reg, ref := startRegistryWith(t, "sandwire/pull:latest")
+	reg, ref := startRegistryWith(t, "sandwire/pull:latest", nil)
 
 	t.Run("missing pulls an absent image once, and is the default", func(t *testing.T) {
 		sb := withoutImage(t, ref)
@@ -182,7 +187,7 @@ func TestPullPolicies(t *testing.T) {
 // image and the registry's answer; so does a plain-HTTP registry that the
 // pull was not told to trust (--tls-verify is podman's, and is passed on).
 func TestPullFailureLeavesNothing(t *testing.T) {
-	reg, ref := startRegistryWith(t, "sandwire/pull-fail:latest")
+	reg, ref := startRegistryWith(t, "sandwire/pull-fail:latest", nil)
 	missing := reg.Ref("sandwire/no-such-image:latest")
 	// --retry 0: a podman 5 server would otherwise retry a refused
 	// connection for seconds (podman 4 ignores it, and retries anyway).
@@ -229,7 +234,7 @@ func TestPullFailureLeavesNothing(t *testing.T) {
 // and one that says PullNever of an absent image gets the
 // *ImageNotFoundError it always got.
 func TestLibraryPull(t *testing.T) {
-	_, ref := startRegistryWith(t, "sandwire/pull-lib:latest")
+	_, ref := startRegistryWith(t, "sandwire/pull-lib:latest", nil)
 	sb := newSandbox(t)
 	ctx, client := connect(t)
 	const name = "sw-pull-lib"
@@ -257,4 +262,41 @@ func TestLibraryPull(t *testing.T) {
 	}
 	relAssertWired(t, sb, name)
 	mustSucceed(t, sb.sandwire("cleanup", name))
+}
+
+// TestPullCredentials: --creds and --authfile reach the registry as they
+// do from podman run and create (the client reads the auth file and sends
+// the credentials to the server); without them the registry's refusal is
+// the launch's error.
+func TestPullCredentials(t *testing.T) {
+	auth := &podmantest.RegistryAuth{Username: "puller", Password: "s3cret-pass"}
+	reg, ref := startRegistryWith(t, "sandwire/pull-auth:latest", auth)
+	authfile := filepath.Join(t.TempDir(), "auth.json")
+	login := base64.StdEncoding.EncodeToString([]byte(auth.Username + ":" + auth.Password))
+	if err := os.WriteFile(authfile, fmt.Appendf(nil, `{"auths": {%q: {"auth": %q}}}`, reg.Addr(), login), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	quick := append([]string{"--retry", "0"}, insecure...)
+	const name = "sw-pull-auth"
+
+	sb := withoutImage(t, ref)
+	r := pullLaunch(t, sb, "run", name, ref, quick...)
+	relAssertFailed(t, r, 125, ref, "authentication required")
+	sb.assertUntouched()
+
+	r = pullLaunch(t, sb, "run", name, ref, append([]string{"--creds", auth.Username + ":" + auth.Password}, quick...)...)
+	mustSucceed(t, r)
+	if !pulled(r, ref) {
+		t.Errorf("run --creds did not pull:\n%s", r)
+	}
+
+	removeLocalImage(t, ref)
+	r = pullLaunch(t, sb, "create", name, ref, append([]string{"--authfile", authfile}, quick...)...)
+	mustSucceed(t, r)
+	if !pulled(r, ref) {
+		t.Errorf("create --authfile did not pull:\n%s", r)
+	}
+	if strings.Contains(r.stderr, auth.Password) {
+		t.Errorf("the password reached stderr:\n%s", r.stderr)
+	}
 }
