@@ -20,6 +20,7 @@ import (
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/integration/podmantest"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
 )
@@ -612,7 +613,7 @@ func (s lockingStore) Mint(ctx context.Context, scope, subject, credentialSet, p
 
 // TestFaultTokenStoreLockedDuringRollback: the launch mints its token,
 // then the store is locked by another process and the create fails (no
-// such image), so the rollback cannot revoke the token. The launch must
+// such image, and PullNever), so the rollback cannot revoke the token. The launch must
 // say so, and once the lock is gone, the documented recovery, `sandwire
 // cleanup NAME`, must revoke it: no token may outlive its launch
 // unreachable by cleanup and sweep.
@@ -629,7 +630,9 @@ func TestFaultTokenStoreLockedDuringRollback(t *testing.T) {
 	spec := specgen.NewSpecGenerator("localhost/sw-fault-no-such-image:latest", false)
 	spec.Command = []string{"true"}
 
-	_, err := libCreate(ctx, client, name, spec, libOptions{Config: cfg, Tokens: tokens, Request: wiring.Request{Scope: "proj", NoShield: true}})
+	_, err := libCreate(ctx, client, name, spec, libOptions{
+		Config: cfg, Tokens: tokens, Request: wiring.Request{Scope: "proj", NoShield: true}, Pull: &launch.PullOptions{Policy: launch.PullNever},
+	})
 	if release == nil {
 		t.Fatalf("no token was minted: %v", err)
 	}
