@@ -4,13 +4,15 @@
 # netavark and iptables for the default bridge network, busybox-static for
 # the test image (the tests check that /bin/busybox is static), uidmap and
 # slirp4netns for rootless podman, procps for the rootless round's pkill,
-# and libseccomp-dev and pkg-config to build podman 5.8.2. Idempotent and
+# docker-registry for the pull tests' registry on 127.0.0.1 (the package
+# enables no service here: the tests start their own), and libseccomp-dev
+# and pkg-config to build podman 5.8.2. Idempotent and
 # quiet: when all is installed it does nothing, not even apt-get update.
 # Needs root for apt. Go itself is not installed here: the machine's Go
 # (/usr/local/go) is used.
 set -euo pipefail
 
-packages=(podman runc conmon netavark iptables busybox-static uidmap slirp4netns procps make ca-certificates libseccomp-dev pkg-config)
+packages=(podman runc conmon netavark iptables busybox-static uidmap slirp4netns procps docker-registry make ca-certificates libseccomp-dev pkg-config)
 
 missing=()
 for p in "${packages[@]}"; do

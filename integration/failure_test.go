@@ -157,7 +157,9 @@ func TestFailedCreateRollsBack(t *testing.T) {
 		sb := newSandbox(t)
 		const name = "sw-noimage"
 		const image = "localhost/sandwire-no-such-image:latest"
-		r := sb.sandwire("--url", svc.URL(), "create", "--scope", "proj", "--no-shield", name, "--", image, "true")
+		// --pull=never: the create itself meets the missing image (a pull
+		// would fail earlier, before anything is written).
+		r := sb.sandwire("--url", svc.URL(), "create", "--scope", "proj", "--no-shield", name, "--", "--pull=never", image, "true")
 		if r.code != 1 {
 			t.Errorf("exit %d, want 1:\n%s", r.code, r)
 		}

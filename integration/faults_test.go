@@ -20,6 +20,7 @@ import (
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/integration/podmantest"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
 )
@@ -478,9 +479,12 @@ func TestFaultConnectionLostDuringCreate(t *testing.T) {
 	mustSucceed(t, sb.sandwire("cleanup", name))
 }
 
-// TestFaultImageMissing: a missing image fails the create (1), naming the
-// image, after the token was minted and the state written: both are
-// rolled back. Once the image exists the same create succeeds.
+// TestFaultImageMissing: an image the server does not have is pulled
+// first, as podman run and create pull it; here it is on no registry, so
+// the pull fails (create 1, run 125), naming the image, before anything is
+// minted or written. With --pull=never the create itself fails, after the
+// token was minted and the state written: both are rolled back. Once the
+// image exists the same create succeeds.
 func TestFaultImageMissing(t *testing.T) {
 	sb := newSandbox(t)
 	const name = "sw-fault-noimage"
@@ -488,10 +492,21 @@ func TestFaultImageMissing(t *testing.T) {
 	t.Cleanup(func() { svc.Podman("rmi", "--force", image) })
 	removeContainerAtEnd(t, name)
 
-	r := sb.sandwire(relCreateArgs(svc.URL(), name, image, relNoShield...)...)
+	// --retry 0: a podman 5 server would retry the refused registry for
+	// seconds (podman 4 ignores it).
+	r := sb.sandwire("--url", svc.URL(), "create", "--scope", "proj", "--no-shield", name, "--", "--retry", "0", image, "true")
+	relAssertFailed(t, r, 1, image, "pulling image")
+	sb.assertUntouched()
+	relAssertNothingLeft(t, sb, name)
+	r = sb.sandwire("--url", svc.URL(), "run", "--scope", "proj", "--no-shield", name, "--", "--retry=0", image, "true")
+	relAssertFailed(t, r, 125, image, "pulling image")
+	sb.assertUntouched()
+	relAssertNothingLeft(t, sb, name)
+
+	r = sb.sandwire("--url", svc.URL(), "create", "--scope", "proj", "--no-shield", name, "--", "--pull=never", image, "true")
 	relAssertFailed(t, r, 1, image, "pull or build")
 	relAssertNothingLeft(t, sb, name)
-	r = sb.sandwire("--url", svc.URL(), "run", "--scope", "proj", "--no-shield", name, "--", image, "true")
+	r = sb.sandwire("--url", svc.URL(), "run", "--scope", "proj", "--no-shield", name, "--", "--pull", "never", image, "true")
 	relAssertFailed(t, r, 125, image, "pull or build")
 	relAssertNothingLeft(t, sb, name)
 
@@ -598,7 +613,7 @@ func (s lockingStore) Mint(ctx context.Context, scope, subject, credentialSet, p
 
 // TestFaultTokenStoreLockedDuringRollback: the launch mints its token,
 // then the store is locked by another process and the create fails (no
-// such image), so the rollback cannot revoke the token. The launch must
+// such image, and PullNever), so the rollback cannot revoke the token. The launch must
 // say so, and once the lock is gone, the documented recovery, `sandwire
 // cleanup NAME`, must revoke it: no token may outlive its launch
 // unreachable by cleanup and sweep.
@@ -615,7 +630,9 @@ func TestFaultTokenStoreLockedDuringRollback(t *testing.T) {
 	spec := specgen.NewSpecGenerator("localhost/sw-fault-no-such-image:latest", false)
 	spec.Command = []string{"true"}
 
-	_, err := libCreate(ctx, client, name, spec, libOptions{Config: cfg, Tokens: tokens, Request: wiring.Request{Scope: "proj", NoShield: true}})
+	_, err := libCreate(ctx, client, name, spec, libOptions{
+		Config: cfg, Tokens: tokens, Request: wiring.Request{Scope: "proj", NoShield: true}, Pull: &launch.PullOptions{Policy: launch.PullNever},
+	})
 	if release == nil {
 		t.Fatalf("no token was minted: %v", err)
 	}

@@ -49,6 +49,8 @@ type libOptions struct {
 	Tokens  wiring.TokenStore
 	Shield  wiring.Shield
 	Notes   func(string)
+	// Pull is how the image is pulled; nil pulls a missing one.
+	Pull *launch.PullOptions
 }
 
 // libCreate creates through a Sandbox built for this one launch, on client.
@@ -62,7 +64,7 @@ func libCreate(ctx context.Context, client *podmanapi.Client, name string, spec 
 		return nil, err
 	}
 	defer sb.Close()
-	return sb.Create(ctx, name, spec, o.Request)
+	return sb.Create(ctx, name, spec, o.Request, &launch.CreateOptions{Pull: o.Pull})
 }
 
 // TestLibraryCreate is the Go caller's path: a specgen spec, launch.Create,
@@ -145,6 +147,14 @@ func TestLibraryCreate(t *testing.T) {
 
 // TestLibraryCreateFailures: a Go caller gets typed errors, and a failed
 // launch leaves nothing.
+// noSuchImage is a spec of an image the server does not have, and no
+// registry either.
+func noSuchImage() *specgen.SpecGenerator {
+	s := specgen.NewSpecGenerator("localhost/sandwire-no-such-image:latest", false)
+	s.Command = []string{"true"}
+	return s
+}
+
 func TestLibraryCreateFailures(t *testing.T) {
 	ctx, client := connect(t)
 	privileged := true
@@ -152,6 +162,7 @@ func TestLibraryCreateFailures(t *testing.T) {
 		name     string
 		ctrName  string
 		spec     func() *specgen.SpecGenerator
+		pull     *launch.PullOptions
 		check    func(error) bool
 		wantType string
 	}{
@@ -178,22 +189,27 @@ func TestLibraryCreateFailures(t *testing.T) {
 			wantType: "*specmutate.ConflictError",
 		},
 		{
-			name:    "a missing image",
-			ctrName: "sw-lib-noimage",
-			spec: func() *specgen.SpecGenerator {
-				s := specgen.NewSpecGenerator("localhost/sandwire-no-such-image:latest", false)
-				s.Command = []string{"true"}
-				return s
-			},
+			name:     "a missing image, with PullNever",
+			ctrName:  "sw-lib-noimage",
+			spec:     noSuchImage,
+			pull:     &launch.PullOptions{Policy: launch.PullNever},
 			check:    func(err error) bool { var e *podmanapi.ImageNotFoundError; return errors.As(err, &e) },
 			wantType: "*podmanapi.ImageNotFoundError",
+		},
+		{
+			name:     "a missing image that cannot be pulled",
+			ctrName:  "sw-lib-nopull",
+			spec:     noSuchImage,
+			pull:     &launch.PullOptions{Retry: new(uint)},
+			check:    func(err error) bool { var e *podmanapi.PullError; return errors.As(err, &e) },
+			wantType: "*podmanapi.PullError",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t)
 			_, err := libCreate(ctx, client, tc.ctrName, tc.spec(), libOptions{
-				Config: libraryConfig(sb), Request: wiring.Request{Scope: "proj", NoShield: true},
+				Config: libraryConfig(sb), Request: wiring.Request{Scope: "proj", NoShield: true}, Pull: tc.pull,
 			})
 			if err == nil {
 				removeContainerAtEnd(t, tc.ctrName)

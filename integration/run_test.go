@@ -31,8 +31,8 @@ func TestRunBehavesLikePodmanRun(t *testing.T) {
 			wantCode: 0, kept: true,
 		},
 		{
-			name: "a missing image exits 125", ctrName: "sw-run-noimage",
-			args:     []string{"--rm", "localhost/sandwire-no-such-image:latest", "true"},
+			name: "a missing image that cannot be pulled exits 125", ctrName: "sw-run-noimage",
+			args:     []string{"--rm", "--retry=0", "localhost/sandwire-no-such-image:latest", "true"},
 			wantCode: 125, wantErr: "localhost/sandwire-no-such-image:latest",
 		},
 		{

@@ -30,6 +30,27 @@ type (
 	// Connection says which podman service to use (--url, --connection,
 	// --identity); the zero value follows podman-remote's rules.
 	Connection = podmanapi.Options
+	// PullOptions are how the image is pulled before the create: podman
+	// run's and create's --pull, --tls-verify, --authfile, --creds,
+	// --platform (--os, --arch, --variant), --retry, --retry-delay, and
+	// where the progress goes (nowhere for --quiet). The zero value pulls
+	// a missing image, with the server's defaults, showing no progress.
+	PullOptions = podmanapi.PullOptions
+	// PullPolicy is podman's --pull; see PullMissing and the others.
+	PullPolicy = podmanapi.PullPolicy
+)
+
+// podman's pull policies (--pull).
+const (
+	// PullMissing pulls when the server has no such image: the default.
+	PullMissing = podmanapi.PullMissing
+	// PullAlways pulls every time.
+	PullAlways = podmanapi.PullAlways
+	// PullNever never pulls; a missing image fails the launch with an
+	// *ImageNotFoundError.
+	PullNever = podmanapi.PullNever
+	// PullNewer pulls when the registry's image differs from the server's.
+	PullNewer = podmanapi.PullNewer
 )
 
 // Errors a front end may want to name in its advice; each also answers
@@ -44,6 +65,12 @@ type (
 	ShieldError = wiring.ShieldError
 	// UnreachableError: the podman service could not be reached.
 	UnreachableError = podmanapi.UnreachableError
+	// PullError: the server could not pull the image; it names the image
+	// and the registry's answer. Nothing of the launch was made.
+	PullError = podmanapi.PullError
+	// ImageNotFoundError: the server has no such image, and the policy
+	// said not to pull it (PullNever).
+	ImageNotFoundError = podmanapi.ImageNotFoundError
 )
 
 // ErrShieldUnavailable: the shield is on and no firewall is configured.
@@ -83,7 +110,8 @@ var (
 	// ErrAlreadyExists: the name is in use — by a container, by earlier
 	// sandbox state, or by another launch or cleanup in progress.
 	ErrAlreadyExists = errdefs.ErrAlreadyExists
-	// ErrNotFound: a container, an image or the bridge program is missing.
+	// ErrNotFound: a container, an image or the bridge program is missing,
+	// or the image could not be pulled.
 	ErrNotFound = errdefs.ErrNotFound
 	// ErrUnavailable: a service could not be used: the podman service, the
 	// egress firewall, the token store.

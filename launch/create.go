@@ -72,15 +72,25 @@ func boundVolumes(ctx context.Context, srv Server, spec *specgen.SpecGenerator) 
 }
 
 // Create wires spec as container name and creates it on the podman
-// service. The spec is the caller's and is left as it was; it must not
-// touch what the sandbox owns (CheckSpec). The name, the request and the
-// spec are checked once, before anything is minted or written. On success
-// the container exists and its sandbox state is kept; on failure nothing
-// of this launch is left: tokens revoked, state removed, and a container
-// whose create answer was lost removed too.
-func (s *Sandbox) Create(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request) (*Container, error) {
+// service, pulling its image first as podman create does (opts.Pull; nil
+// opts pull a missing image). The spec is the caller's and is left as it
+// was; it must not touch what the sandbox owns (CheckSpec). The name, the
+// request, the spec and the pull options are checked once, then the image
+// is pulled, all before anything is minted or written: a failed pull (a
+// *PullError) leaves nothing. On success the container exists and its
+// sandbox state is kept; on failure nothing of this launch is left: tokens
+// revoked, state removed, and a container whose create answer was lost
+// removed too.
+func (s *Sandbox) Create(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request, opts *CreateOptions) (*Container, error) {
+	pullOpts, err := checkPull(opts.pull())
+	if err != nil {
+		return nil, err
+	}
 	srv, in, err := s.check(ctx, name, spec, req)
 	if err != nil {
+		return nil, err
+	}
+	if spec, err = pull(ctx, srv, spec, pullOpts); err != nil {
 		return nil, err
 	}
 	l, id, err := s.create(ctx, srv, in, spec)

@@ -18,9 +18,11 @@
 //
 // # Verbs
 //
-// Create wires a caller's specgen.SpecGenerator and creates the container.
-// Run creates, starts and, unless detached, attaches and waits, as podman
-// run does. Prepare lays down the state for a container the caller creates
+// Create wires a caller's specgen.SpecGenerator and creates the container,
+// pulling its image first as podman create does (PullOptions: podman's
+// --pull policy, by default PullMissing, and its other pull flags). Run
+// creates, starts and, unless detached, attaches and waits, as podman run
+// does. Prepare lays down the state for a container the caller creates
 // itself and returns the podman flags (or the spec) that wire it. Start
 // starts a wired container again, as podman start does, once it has
 // re-created what of its host-side wiring is gone (a reboot empties the
@@ -37,19 +39,23 @@
 // A launch checks its inputs once, before anything is minted or written:
 // the name (podman's rule, one safe path component), the configuration,
 // the plan, and gate 2 (CheckSpec) — the spec may not touch what the
-// sandbox owns. A failure after that point rolls back exactly what the
-// launch made: its tokens are revoked, its state is removed, and a
-// container whose create answer was lost is removed when it carries the
-// launch's sidecar annotation. Two launches of one name never touch each
-// other's files or tokens.
+// sandbox owns. The image is pulled after the checks and still before
+// anything is minted or written, so a failed pull leaves nothing. A
+// failure after that point rolls back exactly what the launch made: its
+// tokens are revoked, its state is removed, and a container whose create
+// answer was lost is removed when it carries the launch's sidecar
+// annotation. Two launches of one name never touch each other's files or
+// tokens.
 //
 // # Errors
 //
 // Errors fall in a few categories, tested with errors.Is: ErrInvalidArgument
 // (bad input or a policy refusal), ErrAlreadyExists (the name is in use),
-// ErrNotFound, ErrUnavailable (the podman service, the shield or the token
-// store could not be used) and ErrFailedPrecondition (a container Start
-// cannot start wired; ErrRemoteServer, a podman service on another
-// machine, is in it too). They are containerd's errdefs categories. Messages say what went wrong; advice that names CLI flags or
-// verbs is the front end's to add.
+// ErrNotFound (a missing image, container or bridge program; an image that
+// could not be pulled, a *PullError), ErrUnavailable (the podman service,
+// the shield or the token store could not be used) and
+// ErrFailedPrecondition (a container Start cannot start wired;
+// ErrRemoteServer, a podman service on another machine, is in it too).
+// They are containerd's errdefs categories. Messages say what went wrong;
+// advice that names CLI flags or verbs is the front end's to add.
 package launch

@@ -45,7 +45,7 @@ func ExampleSandbox_Create() {
 
 	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
 	spec.Command = []string{"sleep", "1d"}
-	c, err := sb.Create(ctx, "mybox", spec, launch.Request{Scope: "myproj", NoShield: true})
+	c, err := sb.Create(ctx, "mybox", spec, launch.Request{Scope: "myproj", NoShield: true}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -66,12 +66,32 @@ func ExampleSandbox_Create_refused() {
 
 	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
 	spec.CapAdd = []string{"SYS_ADMIN"}
-	_, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true})
+	_, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true}, nil)
 	fmt.Println(errors.Is(err, launch.ErrInvalidArgument))
 	fmt.Println(strings.Contains(err.Error(), "--cap-add (SYS_ADMIN)"))
 	// Output:
 	// true
 	// true
+}
+
+// The image is pulled first, as podman create pulls it; PullNever pulls
+// nothing, so an image the server lacks fails the create.
+func ExampleSandbox_Create_pull() {
+	sb, done := exampleSandbox()
+	defer done()
+
+	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
+	never := &launch.CreateOptions{Pull: &launch.PullOptions{Policy: launch.PullNever}}
+	_, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true}, never)
+	var missing *launch.ImageNotFoundError
+	fmt.Println(errors.As(err, &missing), errors.Is(err, launch.ErrNotFound))
+
+	newer := &launch.CreateOptions{Pull: &launch.PullOptions{Policy: launch.PullNewer, Progress: os.Stderr}}
+	c, err := sb.Create(context.Background(), "mybox", spec, launch.Request{NoShield: true}, newer)
+	fmt.Println(c.Name, err)
+	// Output:
+	// true true
+	// mybox <nil>
 }
 
 // Run is podman run: create, start, attach, wait, and remove with --rm.
@@ -117,7 +137,7 @@ func ExampleSandbox_Start() {
 	ctx := context.Background()
 
 	spec := specgen.NewSpecGenerator("localhost/app:latest", false)
-	if _, err := sb.Create(ctx, "mybox", spec, launch.Request{Scope: "myproj", NoShield: true}); err != nil {
+	if _, err := sb.Create(ctx, "mybox", spec, launch.Request{Scope: "myproj", NoShield: true}, nil); err != nil {
 		log.Fatal(err)
 	}
 	os.RemoveAll(sb.Config().RuntimeDir) // what a reboot does to /run
@@ -144,7 +164,7 @@ func ExampleSandbox_Watch() {
 	defer done()
 	ctx, stop := context.WithCancel(context.Background())
 	if _, err := sb.Create(ctx, "mybox", specgen.NewSpecGenerator("localhost/app:latest", false),
-		launch.Request{Scope: "myproj", NoShield: true}); err != nil {
+		launch.Request{Scope: "myproj", NoShield: true}, nil); err != nil {
 		log.Fatal(err)
 	}
 

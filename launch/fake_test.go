@@ -35,6 +35,14 @@ type fakeServer struct {
 	exitCode    int
 	// onStart runs as Start starts a container, as the server would.
 	onStart func()
+	// images are the images the server has; pullErr fails Pull, which
+	// otherwise adds the image (named pulledAs, when set). asked are the
+	// images ImageExists was asked about; pulls what Pull was sent.
+	images   map[string]bool
+	pullErr  error
+	pulledAs string
+	asked    []string
+	pulls    []pullCall
 	// ctrs are the containers by name; specs what Create was sent.
 	ctrs    map[string]*define.InspectContainerData
 	specs   []*specgen.SpecGenerator
@@ -46,8 +54,14 @@ type fakeServer struct {
 	events eventLog
 }
 
+// pullCall is one pull the server was asked for.
+type pullCall struct {
+	Ref  string
+	Opts podmanapi.PullOptions
+}
+
 func newFakeServer() *fakeServer {
-	return &fakeServer{ctrs: map[string]*define.InspectContainerData{}, events: eventLog{wake: make(chan struct{})}}
+	return &fakeServer{ctrs: map[string]*define.InspectContainerData{}, events: eventLog{wake: make(chan struct{})}, images: map[string]bool{}}
 }
 
 func (f *fakeServer) Facts() podmanapi.Facts { return f.facts }
@@ -59,10 +73,35 @@ func (f *fakeServer) RequireLocal(what string) error {
 	return nil
 }
 
+func (f *fakeServer) ImageExists(_ context.Context, ref string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, ref)
+	return f.images[ref], nil
+}
+
+func (f *fakeServer) Pull(_ context.Context, ref string, opts podmanapi.PullOptions) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pulls = append(f.pulls, pullCall{Ref: ref, Opts: opts})
+	if f.pullErr != nil {
+		return "", f.pullErr
+	}
+	name := ref
+	if f.pulledAs != "" {
+		name = f.pulledAs
+	}
+	f.images[name] = true
+	return name, nil
+}
+
 func (f *fakeServer) Create(_ context.Context, s *specgen.SpecGenerator) (podmanapi.Created, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.specs = append(f.specs, s)
+	if s.Image != "" && !f.images[s.Image] {
+		return podmanapi.Created{}, &podmanapi.ImageNotFoundError{Image: s.Image}
+	}
 	if _, taken := f.ctrs[s.Name]; taken {
 		return podmanapi.Created{}, &podmanapi.NameInUseError{Name: s.Name}
 	}

@@ -12,8 +12,9 @@ import (
 	"github.com/sandwire/sandwire/wiring"
 )
 
-// RunOptions are how Run runs a container; nil means attached to no
-// stream, waiting for the exit, and keeping the container.
+// RunOptions are how Run runs a container; nil means pulling a missing
+// image, attached to no stream, waiting for the exit, and keeping the
+// container.
 type RunOptions struct {
 	// Detach starts the container and returns at once (podman's -d).
 	Detach bool
@@ -25,6 +26,9 @@ type RunOptions struct {
 	Stdout, Stderr io.Writer
 	// DetachKeys overrides the server's key sequence that detaches.
 	DetachKeys string
+	// Pull is how the image is pulled before the create, as podman run
+	// pulls it; nil pulls a missing image, showing no progress.
+	Pull *PullOptions
 }
 
 // RunResult is a wired container that ran, or runs on.
@@ -47,7 +51,7 @@ func (s *Sandbox) Run(ctx context.Context, name string, spec *specgen.SpecGenera
 	if opts == nil {
 		opts = &RunOptions{}
 	}
-	c, err := s.Create(ctx, name, spec, req)
+	c, err := s.Create(ctx, name, spec, req, &CreateOptions{Pull: opts.Pull})
 	if err != nil {
 		return nil, err
 	}

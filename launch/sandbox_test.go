@@ -23,7 +23,7 @@ var proj = launch.Request{Scope: "proj", NoShield: true}
 func TestCreateWiresTheSpecAndKeepsTheState(t *testing.T) {
 	f := newFixture(t)
 	s := spec()
-	c, err := f.sb.Create(t.Context(), "web", s, proj)
+	c, err := f.sb.Create(t.Context(), "web", s, proj, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestCreateLeavesNothingWhenAStepFails(t *testing.T) {
 				s = tc.spec()
 			}
 			before := f.srv.find("web")
-			c, err := f.sb.Create(t.Context(), "web", s, proj)
+			c, err := f.sb.Create(t.Context(), "web", s, proj, nil)
 			if err == nil {
 				t.Fatalf("Create = %+v, want an error", c)
 			}
@@ -135,7 +135,7 @@ func TestCreateKeepsTheRecordOfTokensItCouldNotRevoke(t *testing.T) {
 	f := newFixture(t)
 	f.srv.createErr = &podmanapi.APIError{Code: 500, Err: errors.New("boom")}
 	f.tokens.revokeErr = errors.New("database is locked")
-	_, err := f.sb.Create(t.Context(), "web", spec(), proj)
+	_, err := f.sb.Create(t.Context(), "web", spec(), proj, nil)
 	var kept *launch.TokensKeptError
 	if !errors.As(err, &kept) || kept.Kept != f.cfg.RunStateDir("web") {
 		t.Fatalf("error %v, want a *TokensKeptError keeping the run state", err)
@@ -227,7 +227,7 @@ func TestRunWithNilOptionsWaitsForTheExit(t *testing.T) {
 
 func TestCleanupIsIdempotentAndSafeOnUnknownNames(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.sb.Create(t.Context(), "web", spec(), proj); err != nil {
+	if _, err := f.sb.Create(t.Context(), "web", spec(), proj, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []bool{true, false} {
@@ -258,7 +258,7 @@ func TestNewWithAConfigAloneHasTheShieldOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	_, err = sb.Create(t.Context(), "web", spec(), launch.Request{})
+	_, err = sb.Create(t.Context(), "web", spec(), launch.Request{}, nil)
 	var shieldErr *launch.ShieldError
 	if !errors.As(err, &shieldErr) || !errors.Is(err, launch.ErrUnavailable) {
 		t.Fatalf("Create with the default shield and no terok-shield = %v, want a *ShieldError", err)
@@ -295,7 +295,7 @@ func TestPrepareRendersTheEditsCreateWouldApply(t *testing.T) {
 func TestListAndSweepAskTheServerWhichContainersLive(t *testing.T) {
 	f := newFixture(t)
 	for _, n := range []string{"a", "b"} {
-		if _, err := f.sb.Create(t.Context(), n, spec(), proj); err != nil {
+		if _, err := f.sb.Create(t.Context(), n, spec(), proj, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -341,7 +341,7 @@ func TestCreateRefusesANamedVolumeThatBindsTheSandboxsState(t *testing.T) {
 		s := spec()
 		s.Volumes = []*specgen.NamedVolume{{Name: tc.volume, Dest: "/v"}}
 		name := "web-" + tc.volume
-		_, err := f.sb.Create(t.Context(), name, s, proj)
+		_, err := f.sb.Create(t.Context(), name, s, proj, nil)
 		if refused := errors.Is(err, launch.ErrInvalidArgument); refused != tc.refused || (!tc.refused && err != nil) {
 			t.Errorf("volume %s: Create = %v, want refused=%v", tc.volume, err, tc.refused)
 		}

@@ -17,6 +17,11 @@ type Server interface {
 	// RequireLocal refuses, naming what, when the server runs on another
 	// machine, where the sandbox's host paths mean nothing.
 	RequireLocal(what string) error
+	// ImageExists reports whether the server has an image.
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	// Pull has the server pull an image and returns the name to create
+	// from; the registry's refusal is a *podmanapi.PullError.
+	Pull(ctx context.Context, ref string, opts podmanapi.PullOptions) (string, error)
 	// Create creates a container from a finished spec.
 	Create(ctx context.Context, spec *specgen.SpecGenerator) (podmanapi.Created, error)
 	// Start starts a created container.

@@ -15,7 +15,7 @@ import (
 func created(t *testing.T) (fixture, *launch.Container) {
 	t.Helper()
 	f := newFixture(t)
-	c, err := f.sb.Create(t.Context(), "web", spec(), proj)
+	c, err := f.sb.Create(t.Context(), "web", spec(), proj, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func (f fixture) create(t *testing.T, names ...string) {
 	t.Helper()
 	for _, name := range names {
-		if _, err := f.sb.Create(t.Context(), name, spec(), proj); err != nil {
+		if _, err := f.sb.Create(t.Context(), name, spec(), proj, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,8 +1,8 @@
 // Package podmanapi is sandwire's narrow view of the podman REST API: it
 // connects the way podman-remote does, learns the server's facts once,
-// creates, starts, inspects, lists and removes containers, and follows
-// the server's event stream. It is the only package that imports podman's
-// bindings.
+// pulls images as podman-remote's run and create do, creates, starts,
+// inspects, lists and removes containers, and follows the server's event
+// stream. It is the only package that imports podman's bindings.
 //
 // # Connecting
 //
@@ -16,16 +16,18 @@
 // # Errors
 //
 // Failures come back as typed errors a caller can branch on with
-// errors.As: *UnreachableError, *ImageNotFoundError, *NameInUseError,
-// *NoSuchContainerError, *RemoteHostError, *InterruptedError and, for
-// anything else the server refused, *APIError. They are classified by HTTP
-// status and by asking the server, never by matching its message text.
+// errors.As: *UnreachableError, *ImageNotFoundError, *PullError,
+// *NameInUseError, *NoSuchContainerError, *RemoteHostError,
+// *InterruptedError and, for anything else the server refused, *APIError.
+// They are classified by HTTP status and by asking the server, never by
+// matching its message text.
 //
 // Each also answers errors.Is for one category of
 // github.com/containerd/errdefs, so a caller that maps failures to exit
 // codes or HTTP statuses needs one errors.Is per category:
-// ErrUnavailable (unreachable), ErrNotFound (image, container, an API 404),
-// ErrAlreadyExists (name in use), ErrFailedPrecondition (remote host),
+// ErrUnavailable (unreachable), ErrNotFound (image, a failed pull,
+// container, an API 404), ErrAlreadyExists (name in use),
+// ErrFailedPrecondition (remote host),
 // ErrInvalidArgument (an API 400), ErrConflict (an API 409) and, for an
 // interrupted request, context.Canceled, which is errdefs' cancelled
 // category. An API error of any other status is in none. The messages say

@@ -53,6 +53,24 @@ func (e *ImageNotFoundError) Unwrap() error { return e.Err }
 // Is reports the category errdefs.ErrNotFound.
 func (e *ImageNotFoundError) Is(target error) bool { return target == errdefs.ErrNotFound }
 
+// PullError reports that the server could not pull an image: the registry
+// does not have it, refused the credentials, or could not be reached. Err
+// is the server's account of it, which names the registry's answer; the
+// server reports only its words, so the cause is not classified further.
+type PullError struct {
+	Image string
+	Err   error
+}
+
+func (e *PullError) Error() string {
+	return fmt.Sprintf("pulling image %q: %v", e.Image, e.Err)
+}
+
+func (e *PullError) Unwrap() error { return e.Err }
+
+// Is reports the category errdefs.ErrNotFound: the image could not be had.
+func (e *PullError) Is(target error) bool { return target == errdefs.ErrNotFound }
+
 // NameInUseError reports that a container of that name already exists.
 type NameInUseError struct {
 	Name string

@@ -41,6 +41,7 @@ func TestEachErrorAnswersOneCategory(t *testing.T) {
 	}{
 		{"an unreachable service is unavailable", &podmanapi.UnreachableError{URI: "unix:///nowhere.sock", Err: cause}, "unavailable"},
 		{"a missing image is not found", &podmanapi.ImageNotFoundError{Image: "img", Err: cause}, "not found"},
+		{"an image that could not be pulled is not found", &podmanapi.PullError{Image: "img", Err: cause}, "not found"},
 		{"a missing container is not found", &podmanapi.NoSuchContainerError{Name: "ctr", Err: cause}, "not found"},
 		{"a taken name already exists", &podmanapi.NameInUseError{Name: "ctr", Err: cause}, "already exists"},
 		{"a remote server fails a precondition", &podmanapi.RemoteHostError{URI: "ssh://host", What: "the gate"}, "failed precondition"},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 //	GET  /v{version}/libpod/images/{name}/exists      204, or 404 with an error body
 //	GET  /v{version}/libpod/containers/{name}/exists  204, or 404 with an error body
 //	GET  /v{version}/libpod/events              what events answers
+//	POST /v{version}/libpod/images/pull         what pull answers
 //
 // Every answer carries the API version headers of podman's API handler.
 type fakePodman struct {
@@ -38,6 +40,9 @@ type fakePodman struct {
 	create func(w http.ResponseWriter, r *http.Request, s *specgen.SpecGenerator)
 	// events answers an events request.
 	events http.HandlerFunc
+	// pull answers a pull; pulls are the queries of the pulls it got.
+	pull  func(w http.ResponseWriter, r *http.Request)
+	pulls []url.Values
 	// rootless and serverVersion are what the info reports.
 	rootless      bool
 	serverVersion string
@@ -56,6 +61,7 @@ func (f *fakePodman) start(t *testing.T, path string) string {
 	if f.events != nil {
 		mux.HandleFunc("GET /{version}/libpod/events", versioned(f.events))
 	}
+	mux.HandleFunc("POST /{version}/libpod/images/pull", versioned(f.pullImage))
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +125,11 @@ func (f *fakePodman) createContainer(w http.ResponseWriter, r *http.Request) {
 	f.create(w, r, &s)
 }
 
+func (f *fakePodman) pullImage(w http.ResponseWriter, r *http.Request) {
+	f.pulls = append(f.pulls, r.URL.Query())
+	f.pull(w, r)
+}
+
 func (f *fakePodman) imageExists(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutSuffix(r.PathValue("rest"), "/exists")
 	if !ok {
@@ -170,6 +181,27 @@ func refused(code int, err error) func(http.ResponseWriter, *http.Request, *spec
 		writeError(w, code, err)
 	}
 }
+
+// pulled answers a pull as podman's handler does when it streams: each
+// progress message, then the image IDs, or error when it is not empty.
+func pulled(pullErr string, progress ...string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		enc := json.NewEncoder(w)
+		for _, p := range progress {
+			_ = enc.Encode(types.ImagePullReport{Stream: p})
+		}
+		if pullErr != "" {
+			_ = enc.Encode(types.ImagePullReport{Error: pullErr})
+			return
+		}
+		_ = enc.Encode(types.ImagePullReport{Images: []string{pulledID}, ID: pulledID})
+	}
+}
+
+// pulledID is the ID of every image the fake pulls.
+const pulledID = "8f1e2d3c4b5a69788f1e2d3c4b5a69788f1e2d3c4b5a69788f1e2d3c4b5a6978"
 
 // hangUp closes the connection without an answer, as a service that dies
 // mid-request does.

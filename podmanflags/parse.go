@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containers/podman/v5/cmd/podman/common"
 	"github.com/containers/podman/v5/cmd/podman/utils"
 	"github.com/containers/podman/v5/pkg/domain/entities"
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/containers/podman/v5/pkg/specgenutil"
+	"github.com/containers/podman/v5/pkg/util"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.podman.io/common/pkg/auth"
 )
 
 // Mode is which podman verb's flags to accept.
@@ -45,6 +48,27 @@ type Parsed struct {
 	Options entities.ContainerCreateOptions
 	// Run holds the run-only flags; zero for Create.
 	Run RunOptions
+	// Retry and RetryDelay are --retry and --retry-delay, for the pull
+	// before the create; nil unless given. podman reads them off its flag
+	// set, so they are not in Options. The other pull flags are: Pull,
+	// TLSVerify, Authfile, Creds (see Credentials), OS, Arch, Variant and
+	// Quiet (--platform is split into OS and Arch, as podman does).
+	Retry      *uint
+	RetryDelay *time.Duration
+}
+
+// Credentials are --creds USERNAME[:PASSWORD] split as podman splits them,
+// asking on the terminal for what is missing, as podman does; empty when
+// --creds was not given.
+func (p *Parsed) Credentials() (username, password string, err error) {
+	if p.Options.Creds == "" {
+		return "", "", nil
+	}
+	creds, err := util.ParseRegistryCreds(p.Options.Creds)
+	if err != nil {
+		return "", "", err
+	}
+	return creds.Username, creds.Password, nil
 }
 
 // UsageError reports an argument list podman would refuse.
@@ -98,6 +122,9 @@ func Parse(args []string, mode Mode) (*Parsed, error) {
 		}
 		vals.Rm = true
 	}
+	if err := pullFlags(flags, p); err != nil {
+		return nil, &UsageError{Err: err}
+	}
 	if vals.Platform != "" {
 		// podman-remote splits --platform OS/ARCH before pulling.
 		if vals.Arch != "" || vals.OS != "" {
@@ -132,6 +159,29 @@ func Parse(args []string, mode Mode) (*Parsed, error) {
 	p.Options = vals
 	p.Spec = s
 	return p, nil
+}
+
+// pullFlags reads the pull flags podman reads off the flag set itself,
+// and checks a given --authfile as podman run and create do.
+func pullFlags(flags *pflag.FlagSet, p *Parsed) error {
+	if flags.Changed("retry") {
+		n, err := flags.GetUint("retry")
+		if err != nil {
+			return err
+		}
+		p.Retry = &n
+	}
+	if flags.Changed("retry-delay") {
+		d, err := time.ParseDuration(flagString(flags, "retry-delay"))
+		if err != nil {
+			return fmt.Errorf("invalid --retry-delay: %w", err)
+		}
+		p.RetryDelay = &d
+	}
+	if flags.Changed("authfile") {
+		return auth.CheckAuthFile(p.Options.Authfile)
+	}
+	return nil
 }
 
 // initOptions settles the options the way podman-remote's create does

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
@@ -80,6 +81,34 @@ func TestParse(t *testing.T) {
 			check: func(t *testing.T, p *Parsed) {
 				if p.Options.Pull != "never" {
 					t.Errorf("Options.Pull = %q, want never", p.Options.Pull)
+				}
+			}},
+		{name: "the pull flags reach the options and Parsed, not the spec",
+			flags: []string{"--pull", "newer", "--tls-verify=false", "--authfile", envFilePlaceholder, "--creds", "me:secret",
+				"--platform", "linux/arm64", "--variant", "v8", "--retry", "2", "--retry-delay", "1500ms", "-q"},
+			check: func(t *testing.T, p *Parsed) {
+				o := p.Options
+				if o.Pull != "newer" || !o.TLSVerify.Present() || o.TLSVerify.Value() || !strings.HasSuffix(o.Authfile, "/env") ||
+					o.OS != "linux" || o.Arch != "arm64" || o.Variant != "v8" || !o.Quiet {
+					t.Errorf("the pull options are pull %q tls-verify %v/%v authfile %q platform %s/%s/%s quiet %v",
+						o.Pull, o.TLSVerify.Present(), o.TLSVerify.Value(), o.Authfile, o.OS, o.Arch, o.Variant, o.Quiet)
+				}
+				if p.Retry == nil || *p.Retry != 2 || p.RetryDelay == nil || *p.RetryDelay != 1500*time.Millisecond {
+					t.Errorf("Retry = %v, RetryDelay = %v; want 2 and 1.5s", p.Retry, p.RetryDelay)
+				}
+				if u, pw, err := p.Credentials(); u != "me" || pw != "secret" || err != nil {
+					t.Errorf("Credentials() = %q, %q, %v; want me, secret", u, pw, err)
+				}
+			}},
+		{name: "without pull flags nothing is set for the pull",
+			check: func(t *testing.T, p *Parsed) {
+				o := p.Options
+				if o.Pull != "" || o.TLSVerify.Present() || o.Quiet || p.Retry != nil || p.RetryDelay != nil {
+					t.Errorf("pull %q tls-verify given %v quiet %v retry %v retry-delay %v; want podman's defaults",
+						o.Pull, o.TLSVerify.Present(), o.Quiet, p.Retry, p.RetryDelay)
+				}
+				if u, pw, err := p.Credentials(); u != "" || pw != "" || err != nil {
+					t.Errorf("Credentials() = %q, %q, %v; want none", u, pw, err)
 				}
 			}},
 		{name: "-i", flags: []string{"-i"}, spec: fields{"Stdin": ptr(true), "Terminal": ptr(false)},
@@ -238,6 +267,9 @@ func TestParseUsageErrors(t *testing.T) {
 		{"a bad --pids-limit", []string{"--pids-limit", "many", img}, Run, "pids-limit"},
 		{"an annotation without a value", []string{"--annotation", "novalue", img}, Run, "annotations must be formatted KEY=VALUE"},
 		{"too many volume parts", []string{"-v", "/a:/b:ro:extra", img}, Run, "incorrect volume format"},
+		{"a missing --authfile", []string{"--authfile", "/nonexistent/sandwire/auth.json", img}, Create, "credential file is not accessible"},
+		// podman-remote leaves this one to the server, which answers 400.
+		{"a bad --retry-delay (the server's refusal)", []string{"--retry-delay", "soon", img}, Run, "--retry-delay"},
 	}
 	for _, tt := range tests {
 		t.Run(modeName(tt.mode)+"/"+tt.name, func(t *testing.T) {
@@ -257,7 +289,8 @@ func TestParseUsageErrors(t *testing.T) {
 			}
 			// podman-remote refuses the same line. (It reads --group-add and
 			// --log-driver from its own globals; see podmanRemote.)
-			if tt.args != nil && !strings.Contains(tt.name, "keep-groups") && !strings.Contains(tt.name, "passthrough") {
+			if tt.args != nil && !strings.Contains(tt.name, "keep-groups") && !strings.Contains(tt.name, "passthrough") &&
+				!strings.Contains(tt.name, "the server's refusal") {
 				if _, err := podmanRemote(tt.args, tt.mode); err == nil {
 					t.Errorf("podman-remote's %s accepts %q", modeName(tt.mode), tt.args)
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/containers/podman/v5/pkg/specgenutil"
 	"github.com/spf13/cobra"
+	"go.podman.io/common/pkg/auth"
 )
 
 // podmanRemote builds the spec podman-remote's own `create` (or `run`)
@@ -22,7 +23,7 @@ import (
 // and run.go of podman v5.8.2 step by step with podman's own functions:
 // the flag set of createFlags/runFlags, commonFlags, containers.CreateInit,
 // the --platform split of pullImage, specgenutil.FillOutSpecGen, and what
-// run() adds to the spec. It leaves out only what needs a server: pulling
+// run() adds to the spec, and its check of a given --authfile. It leaves out only what needs a server: pulling
 // the image, creating a pod, --replace.
 //
 // One podman quirk carries over: CreateInit reads --group-add and
@@ -86,6 +87,12 @@ func podmanRemote(args []string, mode Mode) (*specgen.SpecGenerator, error) {
 			if hasArch {
 				vals.Arch = arch
 			}
+		}
+	}
+	// run() and create() check a given --authfile before the spec is made.
+	if flags.Changed("authfile") {
+		if err := auth.CheckAuthFile(vals.Authfile); err != nil {
+			return nil, err
 		}
 	}
 	s := specgen.NewSpecGenerator(args[0], vals.RootFS)

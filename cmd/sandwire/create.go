@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanflags"
@@ -24,12 +25,12 @@ flags mean what they mean to podman, except the ones the sandbox owns
   sandwire create --no-shield mybox -- busybox`,
 		Args: launchArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			parsed, sb, err := g.launcher(args[0], args[1:], podmanflags.Create)
+			parsed, pull, sb, err := g.launcher(args[0], args[1:], podmanflags.Create)
 			if err != nil {
 				return err
 			}
 			defer sb.Close()
-			res, err := sb.Create(cmd.Context(), args[0], parsed.Spec, w.request())
+			res, err := sb.Create(cmd.Context(), args[0], parsed.Spec, w.request(), &launch.CreateOptions{Pull: pull})
 			if err != nil {
 				return err
 			}
@@ -57,19 +58,47 @@ func launchArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// launcher builds the sandbox for a launching verb and runs the gates on
-// its passthrough.
-func (g *globals) launcher(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, *launch.Sandbox, error) {
+// launcher builds the sandbox for a launching verb, runs the gates on its
+// passthrough and settles how the image is pulled.
+func (g *globals) launcher(name string, passthrough []string, mode podmanflags.Mode) (*podmanflags.Parsed, *launch.PullOptions, *launch.Sandbox, error) {
 	sb, err := g.sandbox()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	parsed, err := gates(sb, name, passthrough, mode)
 	if err != nil {
 		sb.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return parsed, sb, nil
+	pull, err := pullOptions(parsed, g.stderr)
+	if err != nil {
+		sb.Close()
+		return nil, nil, nil, usageErr(err)
+	}
+	return parsed, pull, sb, nil
+}
+
+// pullOptions are the passthrough's pull flags, meaning what they mean to
+// podman run and create; the pull's progress goes to progress (stderr)
+// unless -q was given.
+func pullOptions(parsed *podmanflags.Parsed, progress io.Writer) (*launch.PullOptions, error) {
+	o := parsed.Options
+	user, password, err := parsed.Credentials()
+	if err != nil {
+		return nil, err
+	}
+	pull := &launch.PullOptions{
+		Policy: launch.PullPolicy(o.Pull), Authfile: o.Authfile, Username: user, Password: password,
+		OS: o.OS, Arch: o.Arch, Variant: o.Variant, Retry: parsed.Retry, RetryDelay: parsed.RetryDelay,
+	}
+	if o.TLSVerify.Present() {
+		verify := o.TLSVerify.Value()
+		pull.TLSVerify = &verify
+	}
+	if !o.Quiet {
+		pull.Progress = progress
+	}
+	return pull, nil
 }
 
 // gates parses the passthrough as podman does and runs gate 1, the flag

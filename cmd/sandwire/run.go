@@ -34,14 +34,14 @@ before the container ran.`,
 }
 
 func (g *globals) run(ctx context.Context, name string, req launch.Request, passthrough []string) error {
-	parsed, sb, err := g.launcher(name, passthrough, podmanflags.Run)
+	parsed, pull, sb, err := g.launcher(name, passthrough, podmanflags.Run)
 	if err != nil {
 		return err
 	}
 	defer sb.Close()
 	opts := &launch.RunOptions{
 		Detach: parsed.Run.Detach, Remove: parsed.Options.Rm, DetachKeys: parsed.Run.DetachKeys,
-		Stdout: g.stdout, Stderr: g.stderr,
+		Stdout: g.stdout, Stderr: g.stderr, Pull: pull,
 	}
 	if parsed.Options.Interactive {
 		opts.Stdin = g.stdin

@@ -247,7 +247,7 @@ func (b *bench) bare(ctx context.Context, name string) error {
 
 // wired is sandwire's path.
 func (b *bench) wired(ctx context.Context, name string) error {
-	res, err := b.sb.Create(ctx, name, b.spec(), launch.Request{Scope: "bench", NoShield: true})
+	res, err := b.sb.Create(ctx, name, b.spec(), launch.Request{Scope: "bench", NoShield: true}, nil)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 // Package podmantest runs a private podman API service for tests: its own
 // storage, run root, temporary dir and socket in one temporary directory,
 // and a busybox image imported from the host's busybox-static, so tests
-// need neither a registry nor the machine's own podman state.
+// need neither a public registry nor the machine's own podman state. For
+// the pull tests it also runs a private registry (Registry: Debian's
+// docker-registry on 127.0.0.1, plain HTTP, storage in a temporary dir).
 //
 // # Prerequisites
 //

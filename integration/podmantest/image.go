@@ -28,11 +28,28 @@ var busyboxApplets = []string{
 // importImage makes the test image from the host's busybox and imports it
 // into the service's storage, before the service starts.
 func (s *Service) importImage() error {
+	return s.importBusybox(Image)
+}
+
+// ImportVariant imports the test image's contents again as name, with a
+// label that tells it apart: an image of another ID and digest, for a
+// registry's tag to move to.
+func (s *Service) ImportVariant(name, label string) error {
+	return s.importBusybox(name, "LABEL "+label)
+}
+
+// importBusybox imports a busybox rootfs as name, with the test image's
+// command and the Dockerfile instructions in changes.
+func (s *Service) importBusybox(name string, changes ...string) error {
 	tarball := filepath.Join(s.dir, "busybox.tar")
 	if err := writeBusyboxTar(tarball); err != nil {
 		return fmt.Errorf("making the test image: %w", err)
 	}
-	if _, err := s.Podman("import", "--change", `CMD ["/bin/sh"]`, tarball, Image); err != nil {
+	args := []string{"import", "--change", `CMD ["/bin/sh"]`}
+	for _, c := range changes {
+		args = append(args, "--change", c)
+	}
+	if _, err := s.Podman(append(args, tarball, name)...); err != nil {
 		return fmt.Errorf("importing the test image: %w", err)
 	}
 	return os.Remove(tarball)

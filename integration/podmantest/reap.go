@@ -23,8 +23,7 @@ const stopTimeout = 15 * time.Second
 // for minutes), unmounts what is still mounted under the service's dir and
 // removes the dir. It is safe to call more than once.
 func (s *Service) Stop() error {
-	s.stopOnce.Do(func() { s.stopErr = s.stop() })
-	return s.stopErr
+	return s.stopped(s.stop)
 }
 
 func (s *Service) stop() error {
@@ -35,7 +34,7 @@ func (s *Service) stop() error {
 				errs = append(errs, err)
 			}
 		}
-		if err := s.stopService(); err != nil {
+		if err := s.terminate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -79,36 +78,7 @@ func (s *Service) removeRootlessStorage() error {
 // process group, then a wait until it has exited, so its socket refuses
 // connections. Its storage stays, for the podman CLI to look into; Stop
 // still cleans up.
-func (s *Service) Kill() error {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return errors.New("the podman service is not running")
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("the podman service (pid %d) did not exit after SIGKILL", s.cmd.Process.Pid)
-	}
-}
-
-func (s *Service) stopService() error {
-	pgid := s.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(stopTimeout):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("the podman service (pid %d) did not exit after SIGKILL", pgid)
-		}
-	}
-	// Anything else still in the group.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	return nil
-}
+func (s *Service) Kill() error { return s.kill() }
 
 // killStragglers ends the processes whose command line names dir: the
 // conmon monitors of this service's containers and exec sessions, which

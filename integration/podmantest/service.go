@@ -10,12 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -47,28 +44,14 @@ type Service struct {
 	socket string
 	log    string
 
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the service process has exited
-	waitErr error
-
-	stopOnce sync.Once
-	stopErr  error
+	daemon
 }
 
 // Start starts a service for tb and stops it when tb's test ends. A
 // missing prerequisite or a service that does not come up fails tb.
 func Start(tb testing.TB) *Service {
 	tb.Helper()
-	s, err := New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			tb.Errorf("stopping the podman service: %v", err)
-		}
-	})
-	return s
+	return startFor(tb, "the podman service", New)
 }
 
 // New checks the prerequisites, lays out a temporary directory, imports
@@ -89,7 +72,6 @@ func New() (_ *Service, err error) {
 		conf:   filepath.Join(dir, "containers.conf"),
 		socket: filepath.Join(dir, "podman.sock"),
 		log:    filepath.Join(dir, "service.log"),
-		exited: make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -210,45 +192,16 @@ func (s *Service) podman(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// startService starts `podman system service` in its own process group and
-// waits until its socket answers.
+// startService starts `podman system service` and waits until its socket
+// answers.
 func (s *Service) startService() error {
-	// Appended to, so that a restart keeps what the service logged before.
-	logFile, err := os.OpenFile(s.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
 	// At info level the service logs every API request: LogTail then
 	// shows what a failing test asked of it.
 	args := append(s.storageArgs(), "--log-level", "info", "system", "service", "--time=0", s.URL())
-	s.cmd = exec.Command(Binary(), args...)
-	s.cmd.Env = s.Env()
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	// Its own process group, so Stop can signal the service and whatever
-	// it spawned; and SIGKILL when the test binary dies (a timeout panic),
-	// so no service outlives the run that started it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that forked the child exits, so
-		// the thread is locked to this goroutine and only ends (with it)
-		// after the service has exited.
-		runtime.LockOSThread()
-		if err := s.cmd.Start(); err != nil {
-			started <- err
-			close(s.exited)
-			return
-		}
-		started <- nil
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	if err := <-started; err != nil {
-		s.cmd = nil
-		return fmt.Errorf("starting the podman service: %w", err)
+	if err := s.start("the podman service", s.log, s.Env(), Binary(), args...); err != nil {
+		return err
 	}
-	return s.waitReady(ReadyTimeout)
+	return s.daemon.waitReady(ReadyTimeout, s.HTTPClient(), "http://d/_ping", func() string { return s.LogTail(40) })
 }
 
 // Restart stops the service as a restart of its unit would (SIGTERM, and
@@ -258,45 +211,18 @@ func (s *Service) startService() error {
 // socket and events log. Containers and their monitors live on across
 // it. The service is running when Restart returns, whatever between did.
 func (s *Service) Restart(between func() error) error {
-	if s.cmd == nil {
+	if !s.running() {
 		return errors.New("the podman service is not running")
 	}
-	if err := s.stopService(); err != nil {
+	if err := s.terminate(); err != nil {
 		return err
 	}
 	var errs []error
 	if between != nil {
 		errs = append(errs, between())
 	}
-	s.exited, s.waitErr = make(chan struct{}), nil
 	errs = append(errs, s.startService())
 	return errors.Join(errs...)
-}
-
-// waitReady polls the socket's _ping endpoint until it answers 200, the
-// service exits, or timeout passes.
-func (s *Service) waitReady(timeout time.Duration) error {
-	client := s.HTTPClient()
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("the podman service exited before it answered (%v); its log:\n%s", s.waitErr, s.LogTail(40))
-		default:
-		}
-		resp, err := client.Get("http://d/_ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("_ping answered %s", resp.Status)
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("the podman service at %s did not answer within %s (last: %v); its log:\n%s", s.URL(), timeout, last, s.LogTail(40))
 }
 
 // HTTPClient returns an HTTP client that talks to the service's socket,
