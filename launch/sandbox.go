@@ -102,6 +102,8 @@ func New(cfg Config, opts ...Option) (*Sandbox, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	// How the configuration was assembled is the user's to know.
+	s.note(cfg.Notes...)
 	if s.tokens == nil {
 		s.ownStore = wiring.NewSQLiteStore(cfg.DBPath())
 		s.tokens = s.ownStore

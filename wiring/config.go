@@ -60,6 +60,11 @@ type Config struct {
 	// the supervisor through the sidecar.
 	CredentialsUseKeyring        bool    `toml:"credentials_use_keyring"`
 	CredentialsPassphraseCommand *string `toml:"credentials_passphrase_command"`
+
+	// Notes are messages for the user about how LoadConfig assembled the
+	// configuration (a key that sandwire's file and terok's config.yml
+	// both set, differently).
+	Notes []string `toml:"-"`
 }
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -113,18 +118,29 @@ func defaultConfigFile(euid int, lookup LookupEnv) string {
 	return filepath.Join(dir, "sandwire", "sandwire.toml")
 }
 
-// LoadConfig resolves the configuration: defaults, then the configuration
+// LoadConfig resolves the configuration: defaults, then the keys sandwire
+// shares with terok's config.yml (services.mode, credentials.dir,
+// credentials.use_keyring, credentials.passphrase_command; its system and
+// user scopes and TEROK_CONFIG_FILE, in terok's order), then sandwire's own
 // file (SANDWIRE_CONFIG, which must exist when set, or the default file,
-// which may be absent), then the environment overrides.
+// which may be absent), which wins where it sets a key — a different value
+// there is reported in Notes — then the environment overrides.
 func LoadConfig(euid int, lookup LookupEnv) (Config, error) {
 	c := DefaultConfig(euid, lookup)
+	terok, err := loadTerokSettings(terokConfigFiles(lookup))
+	if err != nil {
+		return Config{}, err
+	}
+	terok.applyTo(&c)
 	file, explicit := lookup(EnvConfigFile)
 	if !explicit || file == "" {
 		file, explicit = defaultConfigFile(euid, lookup), false
 	}
-	if err := c.mergeFile(file, explicit); err != nil {
+	defined, err := c.mergeFile(file, explicit)
+	if err != nil {
 		return Config{}, err
 	}
+	c.Notes = terok.conflicts(c, file, defined)
 	for env, field := range map[string]*string{EnvStateDir: &c.StateDir, EnvRuntimeDir: &c.RuntimeDir, EnvVaultDir: &c.VaultDir} {
 		if v, ok := lookup(env); ok && v != "" {
 			*field = v
@@ -136,22 +152,24 @@ func LoadConfig(euid int, lookup LookupEnv) (Config, error) {
 	return c, c.Validate()
 }
 
-func (c *Config) mergeFile(file string, mustExist bool) error {
+// mergeFile decodes file over c and reports which keys it set.
+func (c *Config) mergeFile(file string, mustExist bool) (defined func(key string) bool, err error) {
+	none := func(string) bool { return false }
 	data, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) && !mustExist {
-		return nil
+		return none, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: reading %s: %w", ErrInvalidConfig, file, err)
+		return none, fmt.Errorf("%w: reading %s: %w", ErrInvalidConfig, file, err)
 	}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, file, err)
+		return none, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, file, err)
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		return fmt.Errorf("%w: %s: unknown key %q", ErrInvalidConfig, file, undecoded[0].String())
+		return none, fmt.Errorf("%w: %s: unknown key %q", ErrInvalidConfig, file, undecoded[0].String())
 	}
-	return nil
+	return func(key string) bool { return md.IsDefined(key) }, nil
 }
 
 // Validate checks that every path is absolute and the services mode is known.
