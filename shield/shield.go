@@ -69,12 +69,30 @@ func (e *Failure) Unwrap() error { return e.Err }
 // cannot be used here, so nothing launches.
 func (e *Failure) Is(target error) bool { return target == errdefs.ErrUnavailable }
 
+// Check reports whether a launch with the shield on can work here: the
+// shield command is installed and the server's hooks dirs hold its hook.
+// It runs nothing.
+func (c Command) Check() error {
+	if _, err := c.lookPath(); err != nil {
+		return err
+	}
+	return c.requireHook()
+}
+
+func (c Command) lookPath() (string, error) {
+	path, err := exec.LookPath(c.Path)
+	if err != nil {
+		return "", &Failure{Reason: "missing", Detail: fmt.Sprintf("the shield command %q was not found; install terok-shield or set shield_command in the configuration", c.Path), Err: err}
+	}
+	return path, nil
+}
+
 // Prepare implements wiring.Shield.
 func (c Command) Prepare(ctx context.Context, req wiring.ShieldRequest) (wiring.ShieldResult, error) {
 	var none wiring.ShieldResult
-	path, err := exec.LookPath(c.Path)
+	path, err := c.lookPath()
 	if err != nil {
-		return none, &Failure{Reason: "missing", Detail: fmt.Sprintf("the shield command %q was not found; install terok-shield or set shield_command in the configuration", c.Path), Err: err}
+		return none, err
 	}
 	// terok-shield reads --profiles as one or more words (nargs="+").
 	args := []string{"--state-dir", shieldStateDir(req.StateDir), "prepare", req.Name, "--json"}
