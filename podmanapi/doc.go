@@ -1,7 +1,8 @@
 // Package podmanapi is sandwire's narrow view of the podman REST API: it
-// connects the way podman-remote does, learns the server's facts once, and
-// creates, starts, inspects, lists and removes containers. It is the only
-// package that imports podman's bindings.
+// connects the way podman-remote does, learns the server's facts when a
+// verb first asks for them, and creates, starts, inspects, lists and
+// removes containers. It is the only package that imports podman's
+// bindings.
 //
 // # Connecting
 //
@@ -11,6 +12,15 @@
 // variable, then CONTAINER_HOST (with CONTAINER_SSHKEY), then podman's
 // default connection, then the default rootful or rootless socket. See
 // Resolve for what each step takes from the ones below it.
+//
+// # Server facts
+//
+// Connecting costs one round trip, the ping, which also tells the server's
+// version. Whether the server is rootless, and its default rootless
+// network, are learned on the first call of Client.Facts: from the kernel
+// (the unix socket's peer credentials and /proc) for a podman that itself
+// listens on a socket of this machine, otherwise by asking the server
+// (GET /libpod/info, which takes a fifth of a second on a vfs server).
 //
 // # Errors
 //

@@ -137,7 +137,11 @@ func run(o options) error {
 		name string
 		fn   func(context.Context, string) error
 	}{{"bare", b.bare}, {"wired", b.wired}, {"exec", b.exec}}
-	rep := Report{Server: client.Facts().Version, APIVersion: client.Facts().APIVersion, Rootless: client.Facts().Rootless,
+	facts, err := client.Facts(ctx)
+	if err != nil {
+		return err
+	}
+	rep := Report{Server: facts.Version, APIVersion: facts.APIVersion, Rootless: facts.Rootless,
 		CPUs: runtime.NumCPU(), N: o.n, Clients: o.clients, Sequential: map[string]Stats{}, Parallel: map[string]Stats{}, Ratios: map[string]float64{}}
 
 	// Warm up every path once: first-use costs (image layers, the token
