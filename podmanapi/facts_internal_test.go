@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 )
 
@@ -81,19 +85,55 @@ func TestPeerFactsComeFromTheKernelOnlyWhenTheyCannotBeWrong(t *testing.T) {
 	}
 }
 
-func TestSocketPeerIsTheProcessThatListens(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "peer.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
+func TestSocketPeerIsTheProcessThatListensAndIsAskedForThePing(t *testing.T) {
+	cases := []struct {
+		name    string
+		answer  int
+		wantErr bool
+	}{
+		{"a server that answers the ping is this process, and the probe leaves no connection unanswered", http.StatusOK, false},
+		{"a server that refuses the ping is not probed", http.StatusNotFound, true},
 	}
-	defer l.Close()
-	got, err := socketPeer(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (peer{PID: os.Getpid(), UID: os.Geteuid()}); got != want {
-		t.Errorf("socketPeer = %+v, want %+v", got, want)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("unix", filepath.Join(t.TempDir(), "peer.sock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var states []http.ConnState
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tc.answer)
+			}))
+			srv.Listener = l
+			srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				mu.Lock()
+				defer mu.Unlock()
+				states = append(states, st)
+			}
+			srv.Start()
+			got, err := socketPeer(context.Background(), l.Addr().String())
+			srv.Close() // waits for the connection to be closed
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("socketPeer = %+v, want an error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (peer{PID: os.Getpid(), UID: os.Geteuid()}); got != want {
+				t.Errorf("socketPeer = %+v, want %+v", got, want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			// podman's idle tracker warns of a connection that closes
+			// without ever being active.
+			if want := []http.ConnState{http.StateNew, http.StateActive, http.StateClosed}; !slices.Equal(states, want) {
+				t.Errorf("the probe's connection went %v, want %v", states, want)
+			}
+		})
 	}
 }
 

@@ -1,15 +1,19 @@
 package podmanapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,8 +28,13 @@ type peer struct {
 }
 
 // socketPeer connects to the unix socket at path and reads its peer
-// credentials (SO_PEERCRED); it sends nothing.
+// credentials (SO_PEERCRED). It then asks for the ping on that connection
+// and reads the answer before it closes it: podman's service logs a
+// warning for every connection that closes without a request (its idle
+// tracker, pkg/api/server/idle).
 func socketPeer(ctx context.Context, path string) (peer, error) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -46,7 +55,42 @@ func socketPeer(ctx context.Context, path string) (peer, error) {
 	if credErr != nil {
 		return peer{}, fmt.Errorf("reading the peer credentials of %s: %w", path, credErr)
 	}
+	if err := ping(ctx, conn); err != nil {
+		return peer{}, fmt.Errorf("pinging %s: %w", path, err)
+	}
 	return peer{PID: int(cred.Pid), UID: int(cred.Uid)}, nil
+}
+
+// probeTimeout bounds the peer probe; the server was pinged just before.
+const probeTimeout = 10 * time.Second
+
+// ping asks for GET /_ping on conn and reads the answer.
+func ping(ctx context.Context, conn net.Conn) error {
+	if deadline, ok := ctx.Deadline(); ok {
+		if err := conn.SetDeadline(deadline); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://d/_ping", nil)
+	if err != nil {
+		return err
+	}
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the ping answered %s", resp.Status)
+	}
+	return nil
 }
 
 // procDir is a proc file system; hostProc is this machine's.
