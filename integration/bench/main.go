@@ -303,18 +303,18 @@ func print(r Report) {
 	fmt.Printf("%d CPUs, n=%d per path and server\n", r.CPUs, r.N)
 	for _, s := range r.Servers {
 		fmt.Printf("\npodman %s (API %s, %s), rootless=%v\n", s.Server, s.APIVersion, s.Binary, s.Rootless)
-		fmt.Printf("%-28s %10s %10s\n", "whole process", "median ms", "p95 ms")
+		fmt.Printf("%-40s %10s %10s\n", "whole process", "median ms", "p95 ms")
 		for _, p := range cliPaths {
-			fmt.Printf("%-28s %10.1f %10.1f\n", p.name, s.CLI[p.name].Median, s.CLI[p.name].P95)
+			fmt.Printf("%-40s %10.1f %10.1f\n", p.name, s.CLI[p.name].Median, s.CLI[p.name].P95)
 		}
 		if len(s.Sequential) > 0 {
-			fmt.Printf("%-28s %10s %10s\n", "library", "median ms", "p95 ms")
+			fmt.Printf("%-40s %10s %10s\n", "library", "median ms", "p95 ms")
 			for _, round := range []struct {
 				name string
 				m    map[string]Stats
 			}{{"sequential", s.Sequential}, {fmt.Sprintf("%d clients", r.Clients), s.Parallel}} {
 				for _, p := range libraryPaths {
-					fmt.Printf("%-28s %10.1f %10.1f\n", round.name+" "+p, round.m[p].Median, round.m[p].P95)
+					fmt.Printf("%-40s %10.1f %10.1f\n", round.name+" "+p, round.m[p].Median, round.m[p].P95)
 				}
 			}
 		}
