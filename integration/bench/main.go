@@ -254,11 +254,7 @@ func (s *server) batch(ctx context.Context, fn func(context.Context, string) err
 	errs := make([]error, clients)
 	var wg sync.WaitGroup
 	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.measure(ctx, fn, &out[i])
-		}()
+		wg.Go(func() { errs[i] = s.measure(ctx, fn, &out[i]) })
 	}
 	wg.Wait()
 	for _, err := range errs {
