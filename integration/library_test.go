@@ -34,7 +34,11 @@ func connect(t *testing.T) (context.Context, *podmanapi.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := client.Facts().Rootless, podmantest.Rootless(); got != want {
+	facts, err := client.Facts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := facts.Rootless, podmantest.Rootless(); got != want {
 		t.Fatalf("the test service reports rootless=%v; the harness started it with rootless=%v", got, want)
 	}
 	return ctx, client

@@ -158,7 +158,11 @@ func (s *Sandbox) compose(ctx context.Context, in *wiring.Intent, facts podmanap
 // on success the caller commits or, if it cannot use the container,
 // discards it.
 func (s *Sandbox) create(ctx context.Context, srv Server, in *wiring.Intent, spec *specgen.SpecGenerator) (*wiring.Launch, string, error) {
-	l, err := s.compose(ctx, in, srv.Facts())
+	facts, err := srv.Facts(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := s.compose(ctx, in, facts)
 	if err != nil {
 		return nil, "", err
 	}

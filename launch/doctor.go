@@ -36,8 +36,9 @@ func (s *Sandbox) Doctor(ctx context.Context) []Check {
 	if err != nil {
 		add(Check{Name: "podman service", Detail: err.Error(),
 			Fix: "start it ('podman system service'), or choose it with --url, --connection or CONTAINER_HOST"})
+	} else if f, err := srv.Facts(ctx); err != nil {
+		add(Check{Name: "podman service", Detail: err.Error(), Fix: "check that the service answers: podman --remote info"})
 	} else {
-		f := srv.Facts()
 		mode := "rootful"
 		if f.Rootless {
 			mode = "rootless, network " + f.RootlessNetwork

@@ -64,7 +64,7 @@ func newFakeServer() *fakeServer {
 	return &fakeServer{ctrs: map[string]*define.InspectContainerData{}, events: eventLog{wake: make(chan struct{})}, images: map[string]bool{}}
 }
 
-func (f *fakeServer) Facts() podmanapi.Facts { return f.facts }
+func (f *fakeServer) Facts(context.Context) (podmanapi.Facts, error) { return f.facts, nil }
 
 func (f *fakeServer) RequireLocal(what string) error {
 	if f.remote {

@@ -78,7 +78,7 @@ func (s *Sandbox) targetFacts(ctx context.Context) (podmanapi.Facts, error) {
 		if err := srv.RequireLocal("prepare"); err != nil {
 			return podmanapi.Facts{}, err
 		}
-		return srv.Facts(), nil
+		return srv.Facts(ctx)
 	}
 	local, err := podmanapi.ReadLocalConfig()
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 // is the real one; tests give fakes that fail at each step.
 type Server interface {
 	// Facts are the server's facts: rootless or not, its default
-	// rootless network.
-	Facts() podmanapi.Facts
+	// rootless network. Only the verbs that wire a container ask.
+	Facts(ctx context.Context) (podmanapi.Facts, error)
 	// RequireLocal refuses, naming what, when the server runs on another
 	// machine, where the sandbox's host paths mean nothing.
 	RequireLocal(what string) error

@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/containers/podman/v5/pkg/bindings"
-	"github.com/containers/podman/v5/pkg/bindings/system"
 	"go.podman.io/common/pkg/config"
 )
 
@@ -157,27 +157,22 @@ func IsLocal(uri string) bool {
 	return false
 }
 
-// Facts are what sandwire needs to know about the server, learned once
-// per connection.
-type Facts struct {
-	// Rootless is whether the server runs rootless; it decides the user
-	// namespace and the network, not the client's uid.
-	Rootless bool
-	// Version is the server's podman version, APIVersion its API version.
-	Version, APIVersion string
-	// RootlessNetwork is the server's default rootless network command
-	// ("pasta" or "slirp4netns"); empty when rootful.
-	RootlessNetwork string
-}
-
-// Client is a connection to one podman service and its facts.
+// Client is a connection to one podman service and, once asked for, its
+// facts.
 type Client struct {
-	conn  context.Context
-	dest  Destination
-	facts Facts
+	conn context.Context
+	dest Destination
+	// version is the server's podman version, from the connection's ping.
+	version string
+	// proc is where the server's process is looked up.
+	proc procDir
+
+	factsMu sync.Mutex
+	facts   *Facts
 }
 
-// Connect resolves opts, connects, and learns the server's facts.
+// Connect resolves opts and connects. It makes one round trip, the ping;
+// the server's facts are learned when first asked for (Client.Facts).
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	dest, err := Resolve(opts, os.Geteuid(), os.LookupEnv)
 	if err != nil {
@@ -186,7 +181,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	return connectTo(ctx, dest)
 }
 
-// connectTo connects to dest and learns the server's facts.
+// connectTo connects to dest.
 func connectTo(ctx context.Context, dest Destination) (*Client, error) {
 	conn, err := bindings.NewConnectionWithOptions(ctx, bindings.Options{
 		URI: dest.URI, Identity: dest.Identity, Machine: dest.Machine,
@@ -195,26 +190,13 @@ func connectTo(ctx context.Context, dest Destination) (*Client, error) {
 	if err != nil {
 		return nil, dest.unreachable(err)
 	}
-	info, err := system.Info(conn, nil)
-	if err != nil {
-		return nil, dest.unreachable(err)
-	}
-	c := &Client{conn: conn, dest: dest}
-	c.facts.Rootless = info.Host.Security.Rootless
-	c.facts.Version = info.Version.Version
-	c.facts.APIVersion = info.Version.APIVersion
-	if c.facts.Rootless {
-		c.facts.RootlessNetwork = info.Host.RootlessNetworkCmd
-		if c.facts.RootlessNetwork == "" {
-			// podman 4.x reports no default; it used slirp4netns.
-			c.facts.RootlessNetwork = "slirp4netns"
-		}
+	c := &Client{conn: conn, dest: dest, proc: hostProc}
+	// Zero when the server sent no Libpod-API-Version header.
+	if v := bindings.ServiceVersion(conn); v.Major != 0 || v.Minor != 0 || v.Patch != 0 {
+		c.version = v.String()
 	}
 	return c, nil
 }
-
-// Facts returns the server's facts.
-func (c *Client) Facts() Facts { return c.facts }
 
 // local reports whether the server runs on this machine.
 func (c *Client) local() bool { return IsLocal(c.dest.URI) && !c.dest.Machine }

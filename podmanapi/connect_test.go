@@ -309,7 +309,7 @@ func TestConnectNamesTheConnectionItCouldNotReach(t *testing.T) {
 			defer cancel()
 			client, err := podmanapi.Connect(ctx, tc.opts)
 			if err == nil {
-				t.Fatalf("Connect(%+v) reached a server: %+v", tc.opts, client.Facts())
+				t.Fatalf("Connect(%+v) reached a server: %+v", tc.opts, client)
 			}
 			var got *podmanapi.UnreachableError
 			if !errors.As(err, &got) {

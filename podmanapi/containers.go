@@ -3,8 +3,6 @@ package podmanapi
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/bindings/containers"
@@ -27,9 +25,8 @@ func (f Facts) createsOneAtATime() bool {
 	if !f.Rootless {
 		return false
 	}
-	major, _, _ := strings.Cut(f.Version, ".")
-	n, err := strconv.Atoi(major)
-	return err == nil && n < 5
+	major, ok := majorVersion(f.Version)
+	return ok && major < 5
 }
 
 // Created is the server's answer to a create.
@@ -42,7 +39,11 @@ type Created struct {
 // *ImageNotFoundError and a taken name as a *NameInUseError; the server is
 // asked which it was rather than its message parsed.
 func (c *Client) Create(ctx context.Context, s *specgen.SpecGenerator) (Created, error) {
-	if c.facts.createsOneAtATime() {
+	facts, err := c.Facts(ctx)
+	if err != nil {
+		return Created{}, err
+	}
+	if facts.createsOneAtATime() {
 		select {
 		case oldRootlessCreate <- struct{}{}:
 			defer func() { <-oldRootlessCreate }()

@@ -1,8 +1,9 @@
 // Package podmanapi is sandwire's narrow view of the podman REST API: it
-// connects the way podman-remote does, learns the server's facts once,
-// pulls images as podman-remote's run and create do, creates, starts,
-// inspects, lists and removes containers, and follows the server's event
-// stream. It is the only package that imports podman's bindings.
+// connects the way podman-remote does, learns the server's facts when a
+// verb first asks for them, pulls images as podman-remote's run and create
+// do, creates, starts, inspects, lists and removes containers, and follows
+// the server's event stream. It is the only package that imports podman's
+// bindings.
 //
 // # Connecting
 //
@@ -12,6 +13,15 @@
 // variable, then CONTAINER_HOST (with CONTAINER_SSHKEY), then podman's
 // default connection, then the default rootful or rootless socket. See
 // Resolve for what each step takes from the ones below it.
+//
+// # Server facts
+//
+// Connecting costs one round trip, the ping, which also tells the server's
+// version. Whether the server is rootless, and its default rootless
+// network, are learned on the first call of Client.Facts: from the kernel
+// (the unix socket's peer credentials and /proc) for a podman that itself
+// listens on a socket of this machine, otherwise by asking the server
+// (GET /libpod/info, which takes a fifth of a second on a vfs server).
 //
 // # Errors
 //

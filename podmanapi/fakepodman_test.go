@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/containers/podman/v5/libpod/define"
@@ -25,7 +26,7 @@ import (
 // (pkg/api/server/register_*.go and the handlers they register):
 //
 //	GET  /_ping, /v{version}/libpod/_ping       200 "OK" (the bindings ping the latter)
-//	GET  /v{version}/libpod/info                200 define.Info
+//	GET  /v{version}/libpod/info                200 define.Info (counted)
 //	POST /v{version}/libpod/containers/create   what create answers
 //	GET  /v{version}/libpod/images/{name}/exists      204, or 404 with an error body
 //	GET  /v{version}/libpod/containers/{name}/exists  204, or 404 with an error body
@@ -43,9 +44,12 @@ type fakePodman struct {
 	// pull answers a pull; pulls are the queries of the pulls it got.
 	pull  func(w http.ResponseWriter, r *http.Request)
 	pulls []url.Values
-	// rootless and serverVersion are what the info reports.
-	rootless      bool
-	serverVersion string
+	// rootless, serverVersion and rootlessNetwork are what the info
+	// reports; infos counts the info requests.
+	rootless        bool
+	serverVersion   string
+	rootlessNetwork string
+	infos           atomic.Int32
 }
 
 // start serves f on a unix socket at path and returns its URI.
@@ -104,12 +108,13 @@ func ping(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (f *fakePodman) info(w http.ResponseWriter, _ *http.Request) {
+	f.infos.Add(1)
 	v := f.serverVersion
 	if v == "" {
 		v = version.Version.String()
 	}
 	info := define.Info{
-		Host:    &define.HostInfo{Security: define.SecurityInfo{Rootless: f.rootless}, RootlessNetworkCmd: "pasta"},
+		Host:    &define.HostInfo{Security: define.SecurityInfo{Rootless: f.rootless}, RootlessNetworkCmd: f.rootlessNetwork},
 		Store:   &define.StoreInfo{},
 		Version: define.Version{Version: v, APIVersion: v},
 	}

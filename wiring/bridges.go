@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 )
 
 //go:embed bridges/ensure-bridges.sh
@@ -61,28 +63,106 @@ func (c Config) bridgeBinary() (string, error) {
 	return "", &BridgeBinaryNotFoundError{Searched: dirs}
 }
 
-// bridgeVersions caches the content hash of a bridge binary by path, size
-// and modification time, so a launch does not re-read it.
-var bridgeVersions sync.Map // bridgeKey -> string
+// bridgeVersions caches the version of a bridge program by its identity,
+// so a launch does not re-read it.
+var bridgeVersions sync.Map // bridgeIdentity -> string
 
-type bridgeKey struct {
-	path  string
-	size  int64
-	mtime int64
+// bridgeIdentity tells one bridge program file from another without
+// reading it: writing to a file changes its change time, which no one but
+// the kernel sets. The embedded script is part of the version, so this
+// build's script is part of the identity.
+type bridgeIdentity struct {
+	dev, ino           uint64
+	size, mtime, ctime int64
+	script             string
 }
+
+func identityOf(st fs.FileInfo) (bridgeIdentity, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return bridgeIdentity{}, false
+	}
+	return bridgeIdentity{dev: uint64(sys.Dev), ino: sys.Ino, size: st.Size(),
+		mtime: sys.Mtim.Nano(), ctime: sys.Ctim.Nano(), script: scriptSum()}, true
+}
+
+// name is the identity as a file name.
+func (id bridgeIdentity) name() string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x-%s", id.dev, id.ino, id.size, id.mtime, id.ctime, id.script)
+}
+
+// settled reports whether the file changed long enough ago that a change
+// after it was read would show in its change time: timestamps are coarse,
+// so one made in the same tick as the last would leave it as it was.
+func (id bridgeIdentity) settled(now time.Time) bool {
+	return now.Sub(time.Unix(0, max(id.mtime, id.ctime))) > bridgeSettleTime
+}
+
+var bridgeSettleTime = 2 * time.Second
+
+var scriptSum = sync.OnceValue(func() string {
+	script, _ := bridgeFS.ReadFile("bridges/" + bridgeScript)
+	sum := sha256.Sum256(script)
+	return hex.EncodeToString(sum[:8])
+})
+
+// bridgeIndexDir keeps, across processes, the version of each bridge
+// program file by its identity: hashing the program costs a process ~2 ms.
+func (c Config) bridgeIndexDir() string { return filepath.Join(c.StateDir, "bridge-versions") }
 
 // bridgesVersion names a set of bridge resources by their content, so an
 // upgrade writes a new directory instead of changing files a running
-// container has mounted.
-func bridgesVersion(binary string) (string, error) {
+// container has mounted. A program whose identity is in this process's
+// cache or in the state dir's index is not read again.
+func bridgesVersion(cfg Config, binary string) (string, error) {
 	st, err := os.Stat(binary)
 	if err != nil {
 		return "", err
 	}
-	key := bridgeKey{binary, st.Size(), st.ModTime().UnixNano()}
-	if v, ok := bridgeVersions.Load(key); ok {
-		return v.(string), nil
+	id, known := identityOf(st)
+	if known {
+		if v, ok := bridgeVersions.Load(id); ok {
+			return v.(string), nil
+		}
+		if v, ok := cfg.indexedBridgesVersion(id); ok {
+			bridgeVersions.Store(id, v)
+			return v, nil
+		}
 	}
+	v, err := hashBridges(binary, st.Size())
+	if err != nil {
+		return "", err
+	}
+	// Kept only if the file did not change while it was read.
+	if after, err := os.Stat(binary); known && err == nil {
+		if again, ok := identityOf(after); ok && again == id {
+			bridgeVersions.Store(id, v)
+			if id.settled(time.Now()) {
+				// Best effort: without the entry the next process hashes.
+				_ = cfg.writeState(filepath.Join(cfg.bridgeIndexDir(), id.name()), []byte(v), 0o600)
+			}
+		}
+	}
+	return v, nil
+}
+
+// indexedBridgesVersion is the version the index holds for id.
+func (c Config) indexedBridgesVersion(id bridgeIdentity) (string, bool) {
+	data, err := c.readState(filepath.Join(c.bridgeIndexDir(), id.name()))
+	if err != nil || len(data) != versionLen {
+		return "", false
+	}
+	if _, err := hex.DecodeString(string(data)); err != nil {
+		return "", false
+	}
+	return string(data), true
+}
+
+// versionLen is the length of a bridges version: 16 hex digits.
+const versionLen = 16
+
+// hashBridges is the content hash of the embedded script and the program.
+func hashBridges(binary string, size int64) (string, error) {
 	h := sha256.New()
 	script, err := bridgeFS.ReadFile("bridges/" + bridgeScript)
 	if err != nil {
@@ -95,13 +175,11 @@ func bridgesVersion(binary string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	fmt.Fprintf(h, "%s\x00%d\x00", BridgeBinaryName, st.Size())
+	fmt.Fprintf(h, "%s\x00%d\x00", BridgeBinaryName, size)
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	v := hex.EncodeToString(h.Sum(nil))[:16]
-	bridgeVersions.Store(key, v)
-	return v, nil
+	return hex.EncodeToString(h.Sum(nil))[:versionLen], nil
 }
 
 // bridgesTarget is the bridge program and the versioned dir under the
@@ -110,7 +188,7 @@ func bridgesTarget(cfg Config) (binary, dir string, err error) {
 	if binary, err = cfg.bridgeBinary(); err != nil {
 		return "", "", err
 	}
-	version, err := bridgesVersion(binary)
+	version, err := bridgesVersion(cfg, binary)
 	if err != nil {
 		return "", "", fmt.Errorf("reading the bridge program: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // Names the tests need and callers do not: the unconfined sidecar I/O the
@@ -72,3 +73,16 @@ var (
 	DefaultConfigFile      = defaultConfigFile
 	MintGateToken          = mintGateToken
 )
+
+// SettleBridgesAt makes a bridge program count as settled d after its
+// last change, and forgets the versions this process knows, for the test.
+func SettleBridgesAt(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := bridgeSettleTime
+	bridgeSettleTime = d
+	bridgeVersions.Clear()
+	t.Cleanup(func() { bridgeSettleTime = old; bridgeVersions.Clear() })
+}
+
+// ForgetBridgeVersions empties this process's cache of bridge versions, as
+// a new process starts with.
+func ForgetBridgeVersions() { bridgeVersions.Clear() }

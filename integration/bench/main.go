@@ -1,35 +1,47 @@
-// Command bench times container launches on one podman service, three ways,
-// interleaved in one run so that they share the machine's noise:
+// Command bench times container launches on private podman services, one
+// per podman binary given (-servers), all paths and servers interleaved in
+// one run so that they share the machine's noise.
 //
-//	bare   create+start through the API with an unwired spec (the floor)
-//	wired  sandwire's create+start through the API (launch.Create)
-//	exec   the old tool's path: the same wiring rendered as podman flags
-//	       and `podman --remote run -d` exec'd per container
+// The CLI round times whole processes, each launching one container of
+// `true` from the busybox test image, as a user at a shell would:
 //
-// each sequentially and with several clients in parallel. It prints the
-// median and p95 latency per container and the ratios wired/bare and
-// exec/wired, and writes them as JSON.
+//	sandwire run -d   sandwire's CLI: wired (scope set, so gate, broker
+//	                  and SSH signer), created and started through the API
+//	podman run -d     `podman --remote run -d` of the server's own release,
+//	                  unwired: what sandwire's CLI is measured against
+//	sandwire create   and `podman --remote create`: the same for create
+//	podman create
+//	exec              the old tool's path: `sandwire prepare` for the
+//	                  wiring flags, then `podman --remote run -d` with them
 //
-//	go run -tags "$BUILDTAGS" ./integration/bench -n 50 -clients 8 -out bench.json
+// and prints the medians with the ratios sandwire/podman and
+// exec/sandwire. With -library it also times launches in this process
+// through the API, sequentially and with several clients:
 //
-// Without --url it starts a private podman service of its own (as the
-// integration tests do) and stops it at the end.
+//	bare   create+start with an unwired spec (the floor)
+//	wired  sandwire's create+start (Sandbox.Create)
+//	exec   the same wiring rendered as flags, `podman --remote run -d` exec'd
+//
+//	go run -tags "$BUILDTAGS" ./integration/bench -n 30 \
+//	    -servers podman,$HOME/.cache/sandwire/podman-5.8.2/podman -out bench.json
+//
+// Every service is started by the harness (integration/podmantest) and
+// stopped at the end.
 package main
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -40,9 +52,10 @@ import (
 )
 
 type options struct {
-	url, image, out string
-	n, clients      int
-	memLaunches     int
+	servers, image, out string
+	n, clients          int
+	library             bool
+	memLaunches         int
 }
 
 // Stats summarises one path's per-container latencies.
@@ -54,28 +67,39 @@ type Stats struct {
 
 // Report is the JSON the command writes.
 type Report struct {
-	Server     string           `json:"server_version"`
-	APIVersion string           `json:"api_version"`
-	Rootless   bool             `json:"rootless"`
-	CPUs       int              `json:"cpus"`
-	N          int              `json:"n"`
-	Clients    int              `json:"clients"`
-	Sequential map[string]Stats `json:"sequential"`
-	Parallel   map[string]Stats `json:"parallel"`
-	// Ratios of medians: wired/bare ("b/a") and exec/wired ("c/b").
+	CPUs    int            `json:"cpus"`
+	N       int            `json:"n"`
+	Clients int            `json:"clients,omitempty"`
+	Servers []ServerReport `json:"servers"`
+}
+
+// ServerReport is one server's share of the run.
+type ServerReport struct {
+	Binary     string `json:"binary"`
+	Server     string `json:"server_version"`
+	APIVersion string `json:"api_version"`
+	Rootless   bool   `json:"rootless"`
+	// CLI holds the whole-process latencies by path.
+	CLI map[string]Stats `json:"cli"`
+	// Sequential and Parallel hold the library rounds' latencies.
+	Sequential map[string]Stats `json:"sequential,omitempty"`
+	Parallel   map[string]Stats `json:"parallel,omitempty"`
+	// Ratios of medians, named after what is divided by what.
 	Ratios map[string]float64 `json:"ratios"`
-	// Memory: the CLI's peak RSS for one create, and the library's heap
-	// after N launches in one process.
+	// CLIPeakRSSKiB is the median peak RSS of the `sandwire create`
+	// processes; HeapAfter the library's live heap after each tenth of
+	// -mem-launches launches in one process.
 	CLIPeakRSSKiB int64    `json:"cli_peak_rss_kib,omitempty"`
 	HeapAfter     []uint64 `json:"heap_after_launches_bytes,omitempty"`
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.url, "url", "", "podman service URL (default: start a private one)")
+	flag.StringVar(&o.servers, "servers", podmantest.Binary(), "comma-separated podman binaries, one private service each")
 	flag.StringVar(&o.image, "image", podmantest.Image, "image to launch (must exist on the server)")
-	flag.IntVar(&o.n, "n", 50, "containers per path")
-	flag.IntVar(&o.clients, "clients", 8, "parallel clients for the parallel round")
+	flag.IntVar(&o.n, "n", 30, "containers per path and server")
+	flag.BoolVar(&o.library, "library", false, "also time the library rounds (in this process, through the API)")
+	flag.IntVar(&o.clients, "clients", 8, "parallel clients for the library's parallel round")
 	flag.IntVar(&o.memLaunches, "mem-launches", 0, "also launch this many wired containers in one process and report heap growth")
 	flag.StringVar(&o.out, "out", "bench.json", "where to write the JSON report")
 	flag.Parse()
@@ -85,16 +109,10 @@ func main() {
 	}
 }
 
-type bench struct {
-	client   *podmanapi.Client
-	cfg      wiring.Config
-	sb       *launch.Sandbox
-	url      string
-	image    string
-	sandwire string
-	seq      int64
-	mu       sync.Mutex
-}
+// seq numbers the containers of the run.
+var seq atomic.Int64
+
+func containerName() string { return fmt.Sprintf("bench-%d-%d", os.Getpid(), seq.Add(1)) }
 
 func run(o options) error {
 	ctx := context.Background()
@@ -103,198 +121,121 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if o.url == "" {
-		svc, err := podmantest.New()
-		if err != nil {
-			return err
-		}
-		defer svc.Stop()
-		o.url = svc.URL()
-		for _, kv := range svc.Env() {
-			k, v, _ := strings.Cut(kv, "=")
-			os.Setenv(k, v)
-		}
-	}
 	sandwire, err := podmantest.BuildSandwire(work)
 	if err != nil {
 		return err
 	}
-	client, err := podmanapi.Connect(ctx, podmanapi.Options{URL: o.url})
-	if err != nil {
-		return err
-	}
-	cfg := wiring.DefaultConfig(0, func(string) (string, bool) { return "", false })
-	cfg.StateDir, cfg.RuntimeDir, cfg.VaultDir = filepath.Join(work, "state"), filepath.Join(work, "run"), filepath.Join(work, "vault")
-	cfg.BridgeBinary = filepath.Join(filepath.Dir(sandwire), wiring.BridgeBinaryName)
-	sb, err := launch.New(cfg, launch.WithServer(client), launch.WithNotes(nil))
-	if err != nil {
-		return err
-	}
-	defer sb.Close()
-	b := &bench{client: client, cfg: cfg, sb: sb, url: o.url, image: o.image, sandwire: sandwire}
-
-	paths := []struct {
-		name string
-		fn   func(context.Context, string) error
-	}{{"bare", b.bare}, {"wired", b.wired}, {"exec", b.exec}}
-	rep := Report{Server: client.Facts().Version, APIVersion: client.Facts().APIVersion, Rootless: client.Facts().Rootless,
-		CPUs: runtime.NumCPU(), N: o.n, Clients: o.clients, Sequential: map[string]Stats{}, Parallel: map[string]Stats{}, Ratios: map[string]float64{}}
-
-	// Warm up every path once: first-use costs (image layers, the token
-	// store's schema, the bridges dir) are not what is measured.
-	for _, p := range paths {
-		if err := b.measure(ctx, p.fn, nil); err != nil {
-			return fmt.Errorf("warm-up %s: %w", p.name, err)
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			s.close()
 		}
+	}()
+	for i, binary := range strings.Split(o.servers, ",") {
+		s, err := startServer(ctx, binary, filepath.Join(work, fmt.Sprint(i)), sandwire, o.image)
+		if err != nil {
+			return fmt.Errorf("%s: %w", binary, err)
+		}
+		servers = append(servers, s)
 	}
-	for _, round := range []struct {
-		clients int
-		into    map[string]Stats
-	}{{1, rep.Sequential}, {o.clients, rep.Parallel}} {
-		lat := map[string][]time.Duration{}
-		// Interleave: each step runs one batch per path, rotating which
-		// goes first, so drift in the machine hits all paths alike.
-		for step := 0; step*round.clients < o.n; step++ {
-			for k := range paths {
-				p := paths[(step+k)%len(paths)]
-				batch, err := b.batch(ctx, p.fn, round.clients)
-				if err != nil {
-					return fmt.Errorf("%s: %w", p.name, err)
-				}
-				lat[p.name] = append(lat[p.name], batch...)
+	rep := Report{CPUs: runtime.NumCPU(), N: o.n}
+	cli, err := cliRound(ctx, servers, o.n)
+	if err != nil {
+		return err
+	}
+	for i, s := range servers {
+		sr := cli[i]
+		if o.library {
+			rep.Clients = o.clients
+			if err := s.libraryRounds(ctx, &sr, o.n, o.clients); err != nil {
+				return fmt.Errorf("%s: %w", s.binary, err)
 			}
 		}
-		for name, l := range lat {
-			round.into[name] = summarize(l)
+		if o.memLaunches > 0 {
+			if sr.HeapAfter, err = s.heapGrowth(ctx, o.memLaunches, o.clients); err != nil {
+				return fmt.Errorf("%s: %w", s.binary, err)
+			}
 		}
-	}
-	rep.Ratios["seq b/a"] = rep.Sequential["wired"].Median / rep.Sequential["bare"].Median
-	rep.Ratios["seq c/b"] = rep.Sequential["exec"].Median / rep.Sequential["wired"].Median
-	rep.Ratios["par b/a"] = rep.Parallel["wired"].Median / rep.Parallel["bare"].Median
-	rep.Ratios["par c/b"] = rep.Parallel["exec"].Median / rep.Parallel["wired"].Median
-	if rep.CLIPeakRSSKiB, err = b.cliRSS(ctx); err != nil {
-		return err
-	}
-	if o.memLaunches > 0 {
-		if rep.HeapAfter, err = b.heapGrowth(ctx, o.memLaunches, o.clients); err != nil {
-			return err
-		}
+		rep.Servers = append(rep.Servers, sr)
 	}
 	print(rep)
 	data, _ := json.MarshalIndent(rep, "", "  ")
 	return os.WriteFile(o.out, append(data, '\n'), 0o644)
 }
 
-// batch runs clients launches of one path at once and returns each one's latency.
-func (b *bench) batch(ctx context.Context, fn func(context.Context, string) error, clients int) ([]time.Duration, error) {
-	out := make([]time.Duration, clients)
-	errs := make([]error, clients)
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = b.measure(ctx, fn, &out[i])
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+// server is one private podman service and what launches on it: a
+// connection and a sandbox of its own, and the environment of the CLI
+// processes that launch on it.
+type server struct {
+	binary string
+	svc    *podmantest.Service
+	client *podmanapi.Client
+	facts  podmanapi.Facts
+	cfg    wiring.Config
+	sb     *launch.Sandbox
+	// env is the CLI processes' environment: the service's podman
+	// configuration and the sandbox's state dirs.
+	env      []string
+	sandwire string
+	image    string
 }
 
-// measure times one create+start and then, untimed, removes the container
-// and its sandbox state.
-func (b *bench) measure(ctx context.Context, fn func(context.Context, string) error, into *time.Duration) error {
-	b.mu.Lock()
-	b.seq++
-	name := fmt.Sprintf("bench-%d-%d", os.Getpid(), b.seq)
-	b.mu.Unlock()
-	start := time.Now()
-	err := fn(ctx, name)
-	if into != nil {
-		*into = time.Since(start)
-	}
-	rmErr := b.client.Remove(ctx, name, true)
-	if _, cErr := b.sb.Cleanup(ctx, name); cErr != nil && err == nil {
-		err = cErr
-	}
-	if err == nil {
-		err = rmErr
-	}
-	return err
-}
-
-func (b *bench) spec() *specgen.SpecGenerator {
-	s := specgen.NewSpecGenerator(b.image, false)
-	s.Command = []string{"true"}
-	return s
-}
-
-// bare is the floor: an unwired spec, created and started.
-func (b *bench) bare(ctx context.Context, name string) error {
-	s := b.spec()
-	s.Name = name
-	c, err := b.client.Create(ctx, s)
+func startServer(ctx context.Context, binary, state, sandwire, image string) (_ *server, err error) {
+	svc, err := podmantest.NewWith(binary)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return b.client.Start(ctx, c.ID)
-}
-
-// wired is sandwire's path.
-func (b *bench) wired(ctx context.Context, name string) error {
-	res, err := b.sb.Create(ctx, name, b.spec(), launch.Request{Scope: "bench", NoShield: true}, nil)
-	if err != nil {
-		return err
-	}
-	return b.client.Start(ctx, res.ID)
-}
-
-// exec is the old tool's path: the wiring as flags, `podman run -d` exec'd.
-func (b *bench) exec(ctx context.Context, name string) error {
-	p, err := b.sb.Prepare(ctx, name, nil, launch.Request{Scope: "bench", NoShield: true})
-	if err != nil {
-		return err
-	}
-	args := append([]string{"--remote", "--url", b.url, "run", "-d"}, p.Flags()...)
-	args = append(args, b.image, "true")
-	if out, err := exec.CommandContext(ctx, podmantest.Binary(), args...).CombinedOutput(); err != nil {
-		_, cleanupErr := b.sb.Cleanup(context.WithoutCancel(ctx), name)
-		return errors.Join(fmt.Errorf("podman run: %w: %s", err, out), cleanupErr)
-	}
-	return nil
-}
-
-// cliRSS runs `sandwire create` once and returns its peak resident set.
-func (b *bench) cliRSS(ctx context.Context) (int64, error) {
-	name := fmt.Sprintf("bench-rss-%d", os.Getpid())
-	cmd := exec.CommandContext(ctx, b.sandwire, "--url", b.url, "create", "--no-shield", "--scope", "bench", name, "--", b.image, "true")
-	cmd.Env = append(os.Environ(), "SANDWIRE_CONFIG=/dev/null",
-		wiring.EnvStateDir+"="+b.cfg.StateDir, wiring.EnvRuntimeDir+"="+b.cfg.RuntimeDir, wiring.EnvVaultDir+"="+b.cfg.VaultDir)
-	out, err := cmd.CombinedOutput()
+	s := &server{binary: binary, svc: svc, sandwire: sandwire, image: image}
 	defer func() {
-		b.client.Remove(ctx, name, true)
-		b.sb.Cleanup(ctx, name)
+		if err != nil {
+			s.close()
+		}
 	}()
-	if err != nil {
-		return 0, fmt.Errorf("sandwire create: %w: %s", err, out)
+	if s.client, err = podmanapi.Connect(ctx, podmanapi.Options{URL: svc.URL()}); err != nil {
+		return nil, err
 	}
-	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
+	if s.facts, err = s.client.Facts(ctx); err != nil {
+		return nil, err
+	}
+	s.cfg = wiring.DefaultConfig(0, func(string) (string, bool) { return "", false })
+	s.cfg.StateDir, s.cfg.RuntimeDir, s.cfg.VaultDir = filepath.Join(state, "state"), filepath.Join(state, "run"), filepath.Join(state, "vault")
+	s.cfg.BridgeBinary = filepath.Join(filepath.Dir(sandwire), wiring.BridgeBinaryName)
+	if s.sb, err = launch.New(s.cfg, launch.WithServer(s.client), launch.WithNotes(nil)); err != nil {
+		return nil, err
+	}
+	s.env = append(svc.Env(), "SANDWIRE_CONFIG=/dev/null",
+		wiring.EnvStateDir+"="+s.cfg.StateDir, wiring.EnvRuntimeDir+"="+s.cfg.RuntimeDir, wiring.EnvVaultDir+"="+s.cfg.VaultDir)
+	return s, nil
+}
+
+func (s *server) close() {
+	if s.sb != nil {
+		s.sb.Close()
+	}
+	if err := s.svc.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: stopping the podman service:", err)
+	}
+}
+
+// remove removes a launched container and its sandbox state, untimed.
+func (s *server) remove(ctx context.Context, name string) error {
+	rmErr := s.client.Remove(ctx, name, true)
+	_, cleanupErr := s.sb.Cleanup(ctx, name)
+	if cleanupErr != nil {
+		return cleanupErr
+	}
+	return rmErr
 }
 
 // heapGrowth launches n wired containers in this process, clients at a
 // time, and samples the live heap after a GC at each tenth of the way.
-func (b *bench) heapGrowth(ctx context.Context, n, clients int) ([]uint64, error) {
+func (s *server) heapGrowth(ctx context.Context, n, clients int) ([]uint64, error) {
 	var samples []uint64
 	for done := 0; done < n; {
 		step := max(1, n/10)
 		for end := min(n, done+step); done < end; {
 			batch := min(clients, end-done)
-			if _, err := b.batch(ctx, b.wired, batch); err != nil {
+			if _, err := s.batch(ctx, s.wired, batch); err != nil {
 				return nil, err
 			}
 			done += batch
@@ -307,30 +248,80 @@ func (b *bench) heapGrowth(ctx context.Context, n, clients int) ([]uint64, error
 	return samples, nil
 }
 
-func summarize(l []time.Duration) Stats {
-	s := slices.Clone(l)
-	slices.Sort(s)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return Stats{N: len(s), Median: ms(s[len(s)/2]), P95: ms(s[min(len(s)-1, len(s)*95/100)])}
-}
-
-func print(r Report) {
-	fmt.Printf("podman %s (API %s), rootless=%v, %d CPUs, n=%d per path\n\n", r.Server, r.APIVersion, r.Rootless, r.CPUs, r.N)
-	fmt.Printf("%-10s %-6s %10s %10s\n", "round", "path", "median ms", "p95 ms")
-	for _, round := range []struct {
-		name string
-		m    map[string]Stats
-	}{{"sequential", r.Sequential}, {fmt.Sprintf("%d clients", r.Clients), r.Parallel}} {
-		for _, p := range []string{"bare", "wired", "exec"} {
-			fmt.Printf("%-10s %-6s %10.1f %10.1f\n", round.name, p, round.m[p].Median, round.m[p].P95)
+// batch runs clients launches of one path at once and returns each one's latency.
+func (s *server) batch(ctx context.Context, fn func(context.Context, string) error, clients int) ([]time.Duration, error) {
+	out := make([]time.Duration, clients)
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() { errs[i] = s.measure(ctx, fn, &out[i]) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
-	fmt.Printf("\nb/a (wired/bare): sequential %.3f, parallel %.3f\n", r.Ratios["seq b/a"], r.Ratios["par b/a"])
-	fmt.Printf("c/b (exec/wired): sequential %.3f, parallel %.3f\n", r.Ratios["seq c/b"], r.Ratios["par c/b"])
-	if r.CLIPeakRSSKiB > 0 {
-		fmt.Printf("sandwire create peak RSS: %d KiB\n", r.CLIPeakRSSKiB)
+	return out, nil
+}
+
+// measure times one launch and then, untimed, removes the container and
+// its sandbox state.
+func (s *server) measure(ctx context.Context, fn func(context.Context, string) error, into *time.Duration) error {
+	name := containerName()
+	start := time.Now()
+	err := fn(ctx, name)
+	if into != nil {
+		*into = time.Since(start)
 	}
-	if len(r.HeapAfter) > 0 {
-		fmt.Printf("heap after launches (tenths): %v\n", r.HeapAfter)
+	if rmErr := s.remove(ctx, name); err == nil {
+		err = rmErr
+	}
+	return err
+}
+
+func (s *server) spec() *specgen.SpecGenerator {
+	spec := specgen.NewSpecGenerator(s.image, false)
+	spec.Command = []string{"true"}
+	return spec
+}
+
+func summarize(l []time.Duration) Stats {
+	d := slices.Clone(l)
+	slices.Sort(d)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return Stats{N: len(d), Median: ms(d[len(d)/2]), P95: ms(d[min(len(d)-1, len(d)*95/100)])}
+}
+
+func ratio(m map[string]Stats, num, den string) float64 { return m[num].Median / m[den].Median }
+
+func print(r Report) {
+	fmt.Printf("%d CPUs, n=%d per path and server\n", r.CPUs, r.N)
+	for _, s := range r.Servers {
+		fmt.Printf("\npodman %s (API %s, %s), rootless=%v\n", s.Server, s.APIVersion, s.Binary, s.Rootless)
+		fmt.Printf("%-40s %10s %10s\n", "whole process", "median ms", "p95 ms")
+		for _, p := range cliPaths {
+			fmt.Printf("%-40s %10.1f %10.1f\n", p.name, s.CLI[p.name].Median, s.CLI[p.name].P95)
+		}
+		if len(s.Sequential) > 0 {
+			fmt.Printf("%-40s %10s %10s\n", "library", "median ms", "p95 ms")
+			for _, round := range []struct {
+				name string
+				m    map[string]Stats
+			}{{"sequential", s.Sequential}, {fmt.Sprintf("%d clients", r.Clients), s.Parallel}} {
+				for _, p := range libraryPaths {
+					fmt.Printf("%-40s %10.1f %10.1f\n", round.name+" "+p, round.m[p].Median, round.m[p].P95)
+				}
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(s.Ratios)) {
+			fmt.Printf("%-40s %.3f\n", k, s.Ratios[k])
+		}
+		if s.CLIPeakRSSKiB > 0 {
+			fmt.Printf("sandwire create peak RSS: %d KiB\n", s.CLIPeakRSSKiB)
+		}
+		if len(s.HeapAfter) > 0 {
+			fmt.Printf("heap after launches (tenths): %v\n", s.HeapAfter)
+		}
 	}
 }

@@ -16,12 +16,14 @@ import (
 func Rootless() bool { return os.Geteuid() != 0 }
 
 // CheckPrerequisites reports every missing prerequisite of the harness.
-func CheckPrerequisites() error {
+func CheckPrerequisites() error { return checkPrerequisites(Binary()) }
+
+func checkPrerequisites(binary string) error {
 	var errs []error
 	if Rootless() {
 		errs = append(errs, checkRootless()...)
 	}
-	if _, err := exec.LookPath(Binary()); err != nil {
+	if _, err := exec.LookPath(binary); err != nil {
 		errs = append(errs, fmt.Errorf("podman is not installed: %w", err))
 	}
 	if runcPath() == "" {

@@ -39,6 +39,8 @@ hooks_dir = [%q]
 
 // Service is a private podman API service.
 type Service struct {
+	// binary is the podman the service runs, and its CLI helpers.
+	binary string
 	dir    string
 	conf   string
 	socket string
@@ -55,10 +57,14 @@ func Start(tb testing.TB) *Service {
 }
 
 // New checks the prerequisites, lays out a temporary directory, imports
-// the test image and starts the service; it returns once the socket
-// answers. On error nothing is left running or on disk.
-func New() (_ *Service, err error) {
-	if err := CheckPrerequisites(); err != nil {
+// the test image and starts the service of Binary; it returns once the
+// socket answers. On error nothing is left running or on disk.
+func New() (*Service, error) { return NewWith(Binary()) }
+
+// NewWith is New for the podman binary given: the service runs it, and
+// so do the Podman helpers, whatever Binary says later.
+func NewWith(binary string) (_ *Service, err error) {
+	if err := checkPrerequisites(binary); err != nil {
 		return nil, err
 	}
 	// Under os.TempDir, not a test's TempDir: the socket path must fit
@@ -68,6 +74,7 @@ func New() (_ *Service, err error) {
 		return nil, err
 	}
 	s := &Service{
+		binary: binary,
 		dir:    dir,
 		conf:   filepath.Join(dir, "containers.conf"),
 		socket: filepath.Join(dir, "podman.sock"),
@@ -82,7 +89,7 @@ func New() (_ *Service, err error) {
 		return nil, err
 	}
 	conf := fmt.Appendf(nil, containersConf, filepath.Join(dir, "tmp"), s.HooksDir())
-	if major, err := majorVersion(); err != nil {
+	if major, err := majorVersion(binary); err != nil {
 		return nil, err
 	} else if major >= 5 {
 		// podman 5 dropped BoltDB as the default; 4.3 knows no such key.
@@ -99,6 +106,10 @@ func New() (_ *Service, err error) {
 	}
 	return s, nil
 }
+
+// Binary is the podman binary the service runs; as a client
+// (podman --remote) it is the podman of the server's own release.
+func (s *Service) Binary() string { return s.binary }
 
 // Dir is the service's temporary directory.
 func (s *Service) Dir() string { return s.dir }
@@ -145,15 +156,15 @@ func Binary() string {
 	return "podman"
 }
 
-// majorVersion is the major version of Binary, from `podman --version`.
-func majorVersion() (int, error) {
-	out, err := exec.Command(Binary(), "--version").Output()
+// majorVersion is the major version of binary, from `podman --version`.
+func majorVersion(binary string) (int, error) {
+	out, err := exec.Command(binary, "--version").Output()
 	if err != nil {
-		return 0, fmt.Errorf("%s --version: %w", Binary(), err)
+		return 0, fmt.Errorf("%s --version: %w", binary, err)
 	}
 	fields := strings.Fields(string(out))
 	if len(fields) == 0 {
-		return 0, fmt.Errorf("%s --version printed nothing", Binary())
+		return 0, fmt.Errorf("%s --version printed nothing", binary)
 	}
 	major, _, _ := strings.Cut(fields[len(fields)-1], ".")
 	return strconv.Atoi(major)
@@ -182,7 +193,7 @@ func (s *Service) PodmanRemote(args ...string) (string, error) {
 func (s *Service) podman(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(), args...)
+	cmd := exec.CommandContext(ctx, s.binary, args...)
 	cmd.Env = s.Env()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -198,7 +209,7 @@ func (s *Service) startService() error {
 	// At info level the service logs every API request: LogTail then
 	// shows what a failing test asked of it.
 	args := append(s.storageArgs(), "--log-level", "info", "system", "service", "--time=0", s.URL())
-	if err := s.start("the podman service", s.log, s.Env(), Binary(), args...); err != nil {
+	if err := s.start("the podman service", s.log, s.Env(), s.binary, args...); err != nil {
 		return err
 	}
 	return s.daemon.waitReady(ReadyTimeout, s.HTTPClient(), "http://d/_ping", func() string { return s.LogTail(40) })
