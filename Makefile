@@ -16,12 +16,13 @@ vet:
 	$(GO) vet $(GOFLAGS_TAGS) ./...
 
 # -race where the code runs concurrently (name locks, the token store, the
-# bridge's copy loops); the packages that only turn flags and edits into
-# specs run without it, which spares a race-instrumented build of podman's
-# client libraries (minutes on a cold cache).
+# bridge's copy loops, the Sandbox and its watch); the packages that only
+# turn flags and edits into specs run without it, which spares more
+# race-instrumented builds of podman's client libraries (minutes on a cold
+# cache).
 unit:
-	$(GO) test $(GOFLAGS_TAGS) -race -cover ./wiring/... ./cmd/terok-bridge/...
-	$(GO) test $(GOFLAGS_TAGS) -cover ./specmutate/... ./podmanflags/... ./podmanapi/... ./launch/... ./cmd/sandwire/...
+	$(GO) test $(GOFLAGS_TAGS) -race -cover ./wiring/... ./cmd/terok-bridge/... ./launch/...
+	$(GO) test $(GOFLAGS_TAGS) -cover ./specmutate/... ./podmanflags/... ./podmanapi/... ./cmd/sandwire/...
 
 # Integration tests start their own podman API service; they need root,
 # podman, runc and busybox-static (hack/install-deps.sh installs them).
