@@ -148,23 +148,35 @@ func (s *Sandbox) compose(ctx context.Context, in *wiring.Intent, facts podmanap
 // on success the caller commits or, if it cannot use the container,
 // discards it.
 func (s *Sandbox) create(ctx context.Context, srv Server, in *wiring.Intent, spec *specgen.SpecGenerator) (*wiring.Launch, string, error) {
+	return s.createWith(ctx, srv, in, func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
+		// A copy, so that a failure leaves the caller's spec as it was.
+		wired := *spec
+		if err := specmutate.Apply(&wired, l.Edits); err != nil {
+			return podmanapi.Created{}, err
+		}
+		return srv.Create(ctx, &wired)
+	})
+}
+
+// sender puts a launch's edits on the caller's request and creates the
+// container: on a SpecGenerator (create), or on Docker's create body
+// (serve's compat endpoint).
+type sender func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error)
+
+// createWith composes the launch and has send create the container. On
+// failure everything the launch made is undone, a half-made container
+// included; on success the caller commits or discards the launch.
+func (s *Sandbox) createWith(ctx context.Context, srv Server, in *wiring.Intent, send sender) (*wiring.Launch, string, error) {
 	l, err := s.compose(ctx, in, srv.Facts())
 	if err != nil {
 		return nil, "", err
 	}
-	rollback := func(cause error) error {
-		return errors.Join(cause, l.Rollback(context.WithoutCancel(ctx)))
-	}
-	// A copy, so that a failure leaves the caller's spec as it was.
-	wired := *spec
-	if err := specmutate.Apply(&wired, l.Edits); err != nil {
-		return nil, "", rollback(err)
-	}
 	started := time.Now()
-	created, err := srv.Create(ctx, &wired)
+	created, err := send(ctx, l)
 	if err != nil {
 		err = fmt.Errorf("creating container %q: %w", l.Name, err)
-		return nil, "", rollback(errors.Join(err, removeHalfMade(ctx, srv, l.Name, l.SidecarPath, started, err)))
+		err = errors.Join(err, removeHalfMade(ctx, srv, l.Name, l.SidecarPath, started, err))
+		return nil, "", errors.Join(err, l.Rollback(context.WithoutCancel(ctx)))
 	}
 	s.note(created.Warnings...)
 	logrus.Debugf("created %q (%s): plan %+v", l.Name, created.ID, l.Plan)
