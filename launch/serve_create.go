@@ -146,8 +146,11 @@ func createDocker(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string
 		q.Set("name", name)
 		path := r.URL.Path + "?" + q.Encode()
 		return p.sb.createDocker(r.Context(), name, check, p.opts.Request, func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
-			var created podmanapi.Created
-			created, answer, err = p.sendDocker(ctx, path, wireDocker(body, l.Edits))
+			created, data, err := p.sendDocker(ctx, path, wireDocker(body, l.Edits))
+			if err == nil {
+				err = p.requireAnnotated(ctx, created.ID, l.SidecarPath)
+			}
+			answer = data
 			return created, err
 		})
 	})
@@ -173,6 +176,32 @@ func (s *Sandbox) createDocker(ctx context.Context, name string, check *specgen.
 	}
 	l.Commit()
 	return &Container{ID: id, Name: name, Plan: l.Plan, Edits: l.Edits}, nil
+}
+
+// ErrAnnotationsDropped: the server made a Docker create without its
+// annotations (podman before 5 ignores HostConfig.Annotations), so the
+// container could not carry the sandbox's sidecar annotation.
+var ErrAnnotationsDropped = fmt.Errorf("%w: this podman service ignores the annotations of Docker-compatible creates, so the container cannot be wired; create it through the libpod API (podman --remote) or use podman 5", ErrFailedPrecondition)
+
+// requireAnnotated checks that the server kept the sidecar annotation on
+// the container it made of a Docker create, and removes the container when
+// it did not: nothing created through serve is left unwired.
+func (p *proxy) requireAnnotated(ctx context.Context, id, sidecar string) error {
+	srv, err := p.sb.connect(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := srv.Inspect(ctx, id)
+	if err == nil && data.Config != nil && data.Config.Annotations[wiring.SidecarAnnotation] == sidecar {
+		return nil
+	}
+	if rmErr := srv.Remove(context.WithoutCancel(ctx), id, true); rmErr != nil {
+		return errors.Join(err, rmErr)
+	}
+	if err != nil {
+		return err
+	}
+	return ErrAnnotationsDropped
 }
 
 // sendDocker posts a Docker create body to the server and returns the

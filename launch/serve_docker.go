@@ -88,10 +88,13 @@ func dockerNamespaces(s *specgen.SpecGenerator, c *handlers.CreateContainerConfi
 		}
 		s.NetNS, s.Networks, s.NetworkOptions = ns, nets, opts
 	}
-	if len(c.NetworkingConfig.EndpointsConfig) > 0 && s.Networks == nil {
-		s.Networks = map[string]nettypes.PerNetworkOptions{}
-	}
 	for name := range c.NetworkingConfig.EndpointsConfig {
+		if name == "default" && (h.NetworkMode == "" || h.NetworkMode == "default") {
+			continue // the docker CLI restating the default network
+		}
+		if s.Networks == nil {
+			s.Networks = map[string]nettypes.PerNetworkOptions{}
+		}
 		s.Networks[name] = nettypes.PerNetworkOptions{}
 	}
 	var err error
