@@ -79,11 +79,18 @@ func boundVolumes(ctx context.Context, srv Server, spec *specgen.SpecGenerator) 
 // of this launch is left: tokens revoked, state removed, and a container
 // whose create answer was lost removed too.
 func (s *Sandbox) Create(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request) (*Container, error) {
-	srv, in, err := s.check(ctx, name, spec, req)
+	return s.launchChecked(ctx, name, spec, req, func(srv Server) sender { return applyAndCreate(srv, spec) })
+}
+
+// launchChecked is a create whose request the caller sends itself: check
+// is the spec the checks decide on, sendTo puts the edits on the request
+// and creates the container on the server.
+func (s *Sandbox) launchChecked(ctx context.Context, name string, check *specgen.SpecGenerator, req Request, sendTo func(Server) sender) (*Container, error) {
+	srv, in, err := s.check(ctx, name, check, req)
 	if err != nil {
 		return nil, err
 	}
-	l, id, err := s.create(ctx, srv, in, spec)
+	l, id, err := s.createWith(ctx, srv, in, sendTo(srv))
 	if err != nil {
 		return nil, err
 	}
@@ -143,19 +150,16 @@ func (s *Sandbox) compose(ctx context.Context, in *wiring.Intent, facts podmanap
 	return l, nil
 }
 
-// create composes the launch, applies its edits to a copy of spec and
-// creates the container. On failure everything the launch made is undone;
-// on success the caller commits or, if it cannot use the container,
-// discards it.
-func (s *Sandbox) create(ctx context.Context, srv Server, in *wiring.Intent, spec *specgen.SpecGenerator) (*wiring.Launch, string, error) {
-	return s.createWith(ctx, srv, in, func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
-		// A copy, so that a failure leaves the caller's spec as it was.
+// applyAndCreate applies a launch's edits to a copy of spec, so that a
+// failure leaves the caller's spec as it was, and creates the container.
+func applyAndCreate(srv Server, spec *specgen.SpecGenerator) sender {
+	return func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
 		wired := *spec
 		if err := specmutate.Apply(&wired, l.Edits); err != nil {
 			return podmanapi.Created{}, err
 		}
 		return srv.Create(ctx, &wired)
-	})
+	}
 }
 
 // sender puts a launch's edits on the caller's request and creates the

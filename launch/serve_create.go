@@ -145,13 +145,15 @@ func createDocker(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string
 	_, err = p.withName(r.Context(), given, func(name string) (*Container, error) {
 		q.Set("name", name)
 		path := r.URL.Path + "?" + q.Encode()
-		return p.sb.createDocker(r.Context(), name, check, p.opts.Request, func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
-			created, data, err := p.sendDocker(ctx, path, wireDocker(body, l.Edits))
-			if err == nil {
-				err = p.requireAnnotated(ctx, created.ID, l.SidecarPath)
+		return p.sb.launchChecked(r.Context(), name, check, p.opts.Request, func(Server) sender {
+			return func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
+				created, data, err := p.sendDocker(ctx, path, wireDocker(body, l.Edits))
+				if err == nil {
+					err = p.requireAnnotated(ctx, created.ID, l.SidecarPath)
+				}
+				answer = data
+				return created, err
 			}
-			answer = data
-			return created, err
 		})
 	})
 	if err != nil {
@@ -161,21 +163,6 @@ func createDocker(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(answer)
-}
-
-// createDocker is Create for a body the caller sends itself: check is the
-// spec gate 2 decides on, send puts the edits on the body and creates.
-func (s *Sandbox) createDocker(ctx context.Context, name string, check *specgen.SpecGenerator, req Request, send sender) (*Container, error) {
-	srv, in, err := s.check(ctx, name, check, req)
-	if err != nil {
-		return nil, err
-	}
-	l, id, err := s.createWith(ctx, srv, in, send)
-	if err != nil {
-		return nil, err
-	}
-	l.Commit()
-	return &Container{ID: id, Name: name, Plan: l.Plan, Edits: l.Edits}, nil
 }
 
 // ErrAnnotationsDropped: the server made a Docker create without its
