@@ -86,14 +86,30 @@ func (s *Sandbox) Create(ctx context.Context, name string, spec *specgen.SpecGen
 	if err != nil {
 		return nil, err
 	}
-	srv, in, err := s.check(ctx, name, spec, req)
+	return s.launchChecked(ctx, name, spec, req, func(ctx context.Context, srv Server) (sender, error) {
+		pulled, err := pull(ctx, srv, spec, pullOpts)
+		if err != nil {
+			return nil, err
+		}
+		return applyAndCreate(srv, pulled), nil
+	})
+}
+
+// launchChecked is a create whose request the caller sends itself: check
+// is the spec the checks decide on; once they pass, prepare readies the
+// request (the pull, for a spec) and returns what puts the edits on it and
+// creates the container on the server. Nothing is minted or written
+// before prepare has succeeded.
+func (s *Sandbox) launchChecked(ctx context.Context, name string, check *specgen.SpecGenerator, req Request, prepare func(context.Context, Server) (sender, error)) (*Container, error) {
+	srv, in, err := s.check(ctx, name, check, req)
 	if err != nil {
 		return nil, err
 	}
-	if spec, err = pull(ctx, srv, spec, pullOpts); err != nil {
+	send, err := prepare(ctx, srv)
+	if err != nil {
 		return nil, err
 	}
-	l, id, err := s.create(ctx, srv, in, spec)
+	l, id, err := s.createWith(ctx, srv, in, send)
 	if err != nil {
 		return nil, err
 	}
@@ -153,11 +169,27 @@ func (s *Sandbox) compose(ctx context.Context, in *wiring.Intent, facts podmanap
 	return l, nil
 }
 
-// create composes the launch, applies its edits to a copy of spec and
-// creates the container. On failure everything the launch made is undone;
-// on success the caller commits or, if it cannot use the container,
-// discards it.
-func (s *Sandbox) create(ctx context.Context, srv Server, in *wiring.Intent, spec *specgen.SpecGenerator) (*wiring.Launch, string, error) {
+// applyAndCreate applies a launch's edits to a copy of spec, so that a
+// failure leaves the caller's spec as it was, and creates the container.
+func applyAndCreate(srv Server, spec *specgen.SpecGenerator) sender {
+	return func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
+		wired := *spec
+		if err := specmutate.Apply(&wired, l.Edits); err != nil {
+			return podmanapi.Created{}, err
+		}
+		return srv.Create(ctx, &wired)
+	}
+}
+
+// sender puts a launch's edits on the caller's request and creates the
+// container: on a SpecGenerator (create), or on Docker's create body
+// (serve's compat endpoint).
+type sender func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error)
+
+// createWith composes the launch and has send create the container. On
+// failure everything the launch made is undone, a half-made container
+// included; on success the caller commits or discards the launch.
+func (s *Sandbox) createWith(ctx context.Context, srv Server, in *wiring.Intent, send sender) (*wiring.Launch, string, error) {
 	facts, err := srv.Facts(ctx)
 	if err != nil {
 		return nil, "", err
@@ -166,19 +198,12 @@ func (s *Sandbox) create(ctx context.Context, srv Server, in *wiring.Intent, spe
 	if err != nil {
 		return nil, "", err
 	}
-	rollback := func(cause error) error {
-		return errors.Join(cause, l.Rollback(context.WithoutCancel(ctx)))
-	}
-	// A copy, so that a failure leaves the caller's spec as it was.
-	wired := *spec
-	if err := specmutate.Apply(&wired, l.Edits); err != nil {
-		return nil, "", rollback(err)
-	}
 	started := time.Now()
-	created, err := srv.Create(ctx, &wired)
+	created, err := send(ctx, l)
 	if err != nil {
 		err = fmt.Errorf("creating container %q: %w", l.Name, err)
-		return nil, "", rollback(errors.Join(err, removeHalfMade(ctx, srv, l.Name, l.SidecarPath, started, err)))
+		err = errors.Join(err, removeHalfMade(ctx, srv, l.Name, l.SidecarPath, started, err))
+		return nil, "", errors.Join(err, l.Rollback(context.WithoutCancel(ctx)))
 	}
 	s.note(created.Warnings...)
 	logrus.Debugf("created %q (%s): plan %+v", l.Name, created.ID, l.Plan)

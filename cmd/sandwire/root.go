@@ -87,7 +87,7 @@ and creates the container through the podman REST socket.`,
 	pf.StringVar(&g.logLevel, "log-level", "warn", "Log messages above specified level (trace, debug, info, warn, warning, error, fatal, panic)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 
-	root.AddCommand(newPrepareCommand(g), newCreateCommand(g), newRunCommand(g), newStartCommand(g), newCleanupCommand(g), newSweepCommand(g), newLsCommand(g), newWatchCommand(g), newVersionCommand(g), newDoctorCommand(g))
+	root.AddCommand(newPrepareCommand(g), newCreateCommand(g), newRunCommand(g), newStartCommand(g), newCleanupCommand(g), newSweepCommand(g), newLsCommand(g), newWatchCommand(g), newServeCommand(g), newVersionCommand(g), newDoctorCommand(g))
 	return root
 }
 
