@@ -504,10 +504,10 @@ func TestFaultImageMissing(t *testing.T) {
 	relAssertNothingLeft(t, sb, name)
 
 	r = sb.sandwire("--url", svc.URL(), "create", "--scope", "proj", "--no-shield", name, "--", "--pull=never", image, "true")
-	relAssertFailed(t, r, 1, image, "pull or build")
+	relAssertFailed(t, r, 1, image, "image not known")
 	relAssertNothingLeft(t, sb, name)
 	r = sb.sandwire("--url", svc.URL(), "run", "--scope", "proj", "--no-shield", name, "--", "--pull", "never", image, "true")
-	relAssertFailed(t, r, 125, image, "pull or build")
+	relAssertFailed(t, r, 125, image, "image not known")
 	relAssertNothingLeft(t, sb, name)
 
 	if _, err := svc.Podman("tag", svc.Image(), image); err != nil {

@@ -18,6 +18,9 @@ import (
 type Container struct {
 	ID   string
 	Name string
+	// Image is the image the container was created from, as the server
+	// named it after the pull.
+	Image string
 	// Plan is what was wired; Edits what the sandbox added to the spec.
 	Plan  Plan
 	Edits *Edits
@@ -98,7 +101,7 @@ func (s *Sandbox) Create(ctx context.Context, name string, spec *specgen.SpecGen
 		return nil, err
 	}
 	l.Commit()
-	return &Container{ID: id, Name: name, Plan: l.Plan, Edits: l.Edits}, nil
+	return &Container{ID: id, Name: name, Image: spec.Image, Plan: l.Plan, Edits: l.Edits}, nil
 }
 
 // check is the launch's one validation boundary: the name, configuration
@@ -173,10 +176,13 @@ func (s *Sandbox) create(ctx context.Context, srv Server, in *wiring.Intent, spe
 	started := time.Now()
 	created, err := srv.Create(ctx, &wired)
 	if err != nil {
-		err = fmt.Errorf("creating container %q: %w", l.Name, err)
+		var missing *podmanapi.ImageNotFoundError
+		if !errors.As(err, &missing) { // which says what it is, as podman does
+			err = fmt.Errorf("creating container %q: %w", l.Name, err)
+		}
 		return nil, "", rollback(errors.Join(err, removeHalfMade(ctx, srv, l.Name, l.SidecarPath, started, err)))
 	}
-	s.note(created.Warnings...)
+	s.warn(created.Warnings...)
 	logrus.Debugf("created %q (%s): plan %+v", l.Name, created.ID, l.Plan)
 	return l, created.ID, nil
 }
