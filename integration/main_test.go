@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sandwire/sandwire/integration/podmantest"
 	"github.com/sandwire/sandwire/wiring"
@@ -154,26 +152,7 @@ func (r result) String() string {
 // secrets never reach logs.
 func (sb *sandbox) sandwire(args ...string) result {
 	sb.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sandwireBin, args...)
-	cmd.Env = sb.environ()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	default:
-		sb.t.Fatalf("running sandwire %v: %v", args, err)
-	}
-	if tok := anyTokenRE.FindString(res.stderr); tok != "" {
-		sb.t.Errorf("sandwire %v printed a token on stderr:\n%s", args, res.stderr)
-	}
-	return res
+	return sb.sandwireStdin("", args...)
 }
 
 // environ is the process environment without anything that could point
