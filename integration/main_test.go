@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sandwire/sandwire/integration/podmantest"
 	"github.com/sandwire/sandwire/wiring"
@@ -153,6 +155,40 @@ func (r result) String() string {
 func (sb *sandbox) sandwire(args ...string) result {
 	sb.t.Helper()
 	return sb.sandwireStdin("", args...)
+}
+
+// sandwireStdin is sandwire with stdin as given.
+func (sb *sandbox) sandwireStdin(stdin string, args ...string) result {
+	sb.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sandwireBin, args...)
+	cmd.Env = sb.environ()
+	r := runCommand(sb.t, cmd, stdin)
+	if tok := anyTokenRE.FindString(r.stderr); tok != "" {
+		sb.t.Errorf("sandwire %v printed a token on stderr:\n%s", args, r.stderr)
+	}
+	return r
+}
+
+func runCommand(t *testing.T, cmd *exec.Cmd, stdin string) result {
+	t.Helper()
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		res.code = exit.ExitCode()
+	default:
+		t.Fatalf("running %v: %v", cmd.Args, err)
+	}
+	return res
 }
 
 // environ is the process environment without anything that could point

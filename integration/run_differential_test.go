@@ -1,20 +1,12 @@
 package integration
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/sandwire/sandwire/integration/podmantest"
 )
 
 // runLine is one `run` line of the differential: its arguments, with
@@ -235,72 +227,4 @@ func firstStderrLine(stderr string) string {
 		}
 	}
 	return ""
-}
-
-// holdPort listens on a free loopback port until the test ends, so that a
-// container publishing it cannot start.
-func holdPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
-// podmanRemoteRun runs `podman --remote run --name NAME ARGS` with the
-// reference client (podman-remote 5.8.2), stdin as given.
-func podmanRemoteRun(t *testing.T, name string, args []string, stdin string) result {
-	t.Helper()
-	bin := os.Getenv("SANDWIRE_PODMAN5")
-	if bin == "" {
-		t.Fatal("SANDWIRE_PODMAN5 is not set: build podman 5.8.2 with hack/build-podman5.sh and name it there")
-	}
-	ref := []string{"--remote", "--url", svc.URL(), "run", "--name", name}
-	if podmantest.Rootless() {
-		// As in TestDifferentialAgainstPodmanRemote: the sandbox owns the
-		// user namespace on a rootless server.
-		ref = append(ref, "--userns", "keep-id:uid=1000,gid=1000")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append(ref, args...)...)
-	cmd.Env = svc.Env()
-	return runCommand(t, cmd, stdin)
-}
-
-// sandwireStdin is sandwire with stdin as given.
-func (sb *sandbox) sandwireStdin(stdin string, args ...string) result {
-	sb.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sandwireBin, args...)
-	cmd.Env = sb.environ()
-	r := runCommand(sb.t, cmd, stdin)
-	if tok := anyTokenRE.FindString(r.stderr); tok != "" {
-		sb.t.Errorf("sandwire %v printed a token on stderr:\n%s", args, r.stderr)
-	}
-	return r
-}
-
-func runCommand(t *testing.T, cmd *exec.Cmd, stdin string) result {
-	t.Helper()
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	default:
-		t.Fatalf("running %v: %v", cmd.Args, err)
-	}
-	return res
 }
