@@ -190,7 +190,9 @@ func runSide(t *testing.T, side string, i int, line runLine, port string, run fu
 		out.CIDFile = "old-cid overwritten: " + normalizeRunText(string(data))
 	}
 	if state, err := svc.Podman("container", "inspect", "--format", "{{.State.Status}}", name); err == nil {
-		out.Container = strings.TrimSpace(state)
+		// podman 5 shows a container that exited as stopped until its
+		// cleanup process has run, a moment after the client returned.
+		out.Container = strings.Replace(strings.TrimSpace(state), "stopped", "exited", 1)
 	}
 	if _, err := svc.Podman("image", "exists", rmiImage); err != nil {
 		out.Image = "absent"
