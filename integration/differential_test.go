@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,6 +81,40 @@ func podman5Remote(t *testing.T, args ...string) (string, error) {
 		return string(out), fmt.Errorf("podman-remote 5.8.2 %s: %w: %s", strings.Join(args, " "), err, out)
 	}
 	return string(out), nil
+}
+
+// holdPort listens on a free loopback port until the test ends, so that a
+// container publishing it cannot start.
+func holdPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// podmanRemoteRun runs `podman --remote run --name NAME ARGS` with the
+// reference client (podman-remote 5.8.2), stdin as given.
+func podmanRemoteRun(t *testing.T, name string, args []string, stdin string) result {
+	t.Helper()
+	bin := os.Getenv("SANDWIRE_PODMAN5")
+	if bin == "" {
+		t.Fatal("SANDWIRE_PODMAN5 is not set: build podman 5.8.2 with hack/build-podman5.sh and name it there")
+	}
+	ref := []string{"--remote", "--url", svc.URL(), "run", "--name", name}
+	if podmantest.Rootless() {
+		// As in TestDifferentialAgainstPodmanRemote: the sandbox owns the
+		// user namespace on a rootless server.
+		ref = append(ref, "--userns", "keep-id:uid=1000,gid=1000")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(ref, args...)...)
+	cmd.Env = svc.Env()
+	return runCommand(t, cmd, stdin)
 }
 
 func TestDifferentialAgainstPodmanRemote(t *testing.T) {

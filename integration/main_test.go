@@ -154,10 +154,28 @@ func (r result) String() string {
 // secrets never reach logs.
 func (sb *sandbox) sandwire(args ...string) result {
 	sb.t.Helper()
+	return sb.sandwireStdin("", args...)
+}
+
+// sandwireStdin is sandwire with stdin as given.
+func (sb *sandbox) sandwireStdin(stdin string, args ...string) result {
+	sb.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sandwireBin, args...)
 	cmd.Env = sb.environ()
+	r := runCommand(sb.t, cmd, stdin)
+	if tok := anyTokenRE.FindString(r.stderr); tok != "" {
+		sb.t.Errorf("sandwire %v printed a token on stderr:\n%s", args, r.stderr)
+	}
+	return r
+}
+
+func runCommand(t *testing.T, cmd *exec.Cmd, stdin string) result {
+	t.Helper()
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -168,10 +186,7 @@ func (sb *sandbox) sandwire(args ...string) result {
 	case errors.As(err, &exit):
 		res.code = exit.ExitCode()
 	default:
-		sb.t.Fatalf("running sandwire %v: %v", args, err)
-	}
-	if tok := anyTokenRE.FindString(res.stderr); tok != "" {
-		sb.t.Errorf("sandwire %v printed a token on stderr:\n%s", args, res.stderr)
+		t.Fatalf("running %v: %v", cmd.Args, err)
 	}
 	return res
 }

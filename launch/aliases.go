@@ -71,6 +71,9 @@ type (
 	// ImageNotFoundError: the server has no such image, and the policy
 	// said not to pull it (PullNever).
 	ImageNotFoundError = podmanapi.ImageNotFoundError
+	// StartError: a created container could not be started; its message
+	// is the runtime's, its ExitCode podman run's (126 or 127).
+	StartError = podmanapi.StartError
 )
 
 // ErrShieldUnavailable: the shield is on and no firewall is configured.

@@ -18,6 +18,9 @@ import (
 type Container struct {
 	ID   string
 	Name string
+	// Image is the image the container was created from, as the server
+	// named it after the pull.
+	Image string
 	// Plan is what was wired; Edits what the sandbox added to the spec.
 	Plan  Plan
 	Edits *Edits
@@ -86,13 +89,20 @@ func (s *Sandbox) Create(ctx context.Context, name string, spec *specgen.SpecGen
 	if err != nil {
 		return nil, err
 	}
-	return s.launchChecked(ctx, name, spec, req, func(ctx context.Context, srv Server) (sender, error) {
+	var image string // what the container is made from, once pulled
+	c, err := s.launchChecked(ctx, name, spec, req, func(ctx context.Context, srv Server) (sender, error) {
 		pulled, err := pull(ctx, srv, spec, pullOpts)
 		if err != nil {
 			return nil, err
 		}
+		image = pulled.Image
 		return applyAndCreate(srv, pulled), nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	c.Image = image
+	return c, nil
 }
 
 // launchChecked is a create whose request the caller sends itself: check
@@ -114,7 +124,7 @@ func (s *Sandbox) launchChecked(ctx context.Context, name string, check *specgen
 		return nil, err
 	}
 	l.Commit()
-	return &Container{ID: id, Name: name, Plan: l.Plan, Edits: l.Edits}, nil
+	return &Container{ID: id, Name: name, Image: check.Image, Plan: l.Plan, Edits: l.Edits}, nil
 }
 
 // check is the launch's one validation boundary: the name, configuration
@@ -201,11 +211,14 @@ func (s *Sandbox) createWith(ctx context.Context, srv Server, in *wiring.Intent,
 	started := time.Now()
 	created, err := send(ctx, l)
 	if err != nil {
-		err = fmt.Errorf("creating container %q: %w", l.Name, err)
+		var missing *podmanapi.ImageNotFoundError
+		if !errors.As(err, &missing) { // which says what it is, as podman does
+			err = fmt.Errorf("creating container %q: %w", l.Name, err)
+		}
 		err = errors.Join(err, removeHalfMade(ctx, srv, l.Name, l.SidecarPath, started, err))
 		return nil, "", errors.Join(err, l.Rollback(context.WithoutCancel(ctx)))
 	}
-	s.note(created.Warnings...)
+	s.warn(created.Warnings...)
 	logrus.Debugf("created %q (%s): plan %+v", l.Name, created.ID, l.Plan)
 	return l, created.ID, nil
 }

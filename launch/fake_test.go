@@ -48,6 +48,9 @@ type fakeServer struct {
 	specs   []*specgen.SpecGenerator
 	removed []string
 	started []string
+	// removedImages are what RemoveImage was asked; removeImageErr fails it.
+	removedImages  []string
+	removeImageErr error
 	// bound are the named volumes that bind a host path.
 	bound map[string]string
 	// events is the server's events log.
@@ -168,6 +171,13 @@ func (f *fakeServer) Inspect(_ context.Context, nameOrID string) (*define.Inspec
 		return c, nil
 	}
 	return nil, &podmanapi.NoSuchContainerError{Name: nameOrID}
+}
+
+func (f *fakeServer) RemoveImage(_ context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removedImages = append(f.removedImages, ref)
+	return f.removeImageErr
 }
 
 func (f *fakeServer) Remove(_ context.Context, nameOrID string, _ bool) error {
@@ -412,21 +422,23 @@ func testConfig(t *testing.T) launch.Config {
 }
 
 // fixture is a Sandbox over a fake server and token store, with the
-// notes it sent.
+// notes and the server's warnings it passed on.
 type fixture struct {
 	sb     *launch.Sandbox
 	srv    *fakeServer
 	tokens *memStore
 	cfg    launch.Config
 	notes  *[]string
+	warns  *[]string
 }
 
 func newFixture(t *testing.T, opts ...launch.Option) fixture {
 	t.Helper()
-	f := fixture{srv: newFakeServer(), tokens: newMemStore(), cfg: testConfig(t), notes: new([]string)}
+	f := fixture{srv: newFakeServer(), tokens: newMemStore(), cfg: testConfig(t), notes: new([]string), warns: new([]string)}
 	all := append([]launch.Option{
 		launch.WithServer(f.srv), launch.WithTokenStore(f.tokens), launch.WithShield(nil),
 		launch.WithNotes(func(n string) { *f.notes = append(*f.notes, n) }),
+		launch.WithWarnings(func(w string) { *f.warns = append(*f.warns, w) }),
 	}, opts...)
 	sb, err := launch.New(f.cfg, all...)
 	if err != nil {

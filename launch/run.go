@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
+	"github.com/sirupsen/logrus"
 )
 
 // RunOptions are how Run runs a container; nil means pulling a missing
@@ -18,9 +21,21 @@ import (
 type RunOptions struct {
 	// Detach starts the container and returns at once (podman's -d).
 	Detach bool
-	// Remove removes the container and its sandbox state once it exited
-	// (podman's --rm). A detached container is left to its user.
+	// Remove removes the container and its sandbox state once it exited,
+	// or once its start failed (podman's --rm). A detached container that
+	// started is left to its user.
 	Remove bool
+	// RemoveImage removes the image once the container exited and was
+	// removed (podman's --rmi, which implies --rm); an image that other
+	// containers use, or that cannot be removed, is kept with a warning.
+	RemoveImage bool
+	// CIDFile, when set, is written with the container's ID once it is
+	// created, as podman's --cidfile (an existing file is overwritten, as
+	// podman 5 does), and removed with the container.
+	CIDFile string
+	// Created, when set, is called once the container is created (and its
+	// CIDFile written), before it starts.
+	Created func(*Container)
 	// Stdin, Stdout and Stderr are attached when set.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -34,19 +49,26 @@ type RunOptions struct {
 // RunResult is a wired container that ran, or runs on.
 type RunResult struct {
 	Container
-	// ExitCode is the container's exit code, when Run waited for it.
+	// ExitCode is the container's exit code, when Run waited for it, or
+	// podman run's code for a start that failed (see StartError).
 	ExitCode int
 	// Detached is set when Run returned with the container still running:
 	// started detached, or the user detached from it.
 	Detached bool
+	// Removed is set when Run removed the container (Remove).
+	Removed bool
 }
 
 // Run creates a wired container as Create does, starts it and, unless
 // Detach is set, attaches to it and waits for it to exit. A cancelled ctx
-// (Ctrl-C) stops the container rather than leaving it running. A container
-// that was created but could not be started is removed with its sandbox
-// state, so an error from Run means that nothing of the launch is left;
-// once the container ran, its exit code is in the result.
+// (Ctrl-C) stops the container rather than leaving it running.
+//
+// An error before the container exists means that nothing of the launch
+// is left. A container that was created but could not be started is kept
+// with its sandbox state, as podman keeps it, unless Remove is set: Run
+// then returns both the result (ExitCode 126 or 127, as podman run exits)
+// and a *StartError. Once the container ran, its exit code is in the
+// result.
 func (s *Sandbox) Run(ctx context.Context, name string, spec *specgen.SpecGenerator, req Request, opts *RunOptions) (*RunResult, error) {
 	if opts == nil {
 		opts = &RunOptions{}
@@ -59,28 +81,73 @@ func (s *Sandbox) Run(ctx context.Context, name string, spec *specgen.SpecGenera
 	if err != nil {
 		return nil, err
 	}
-	id, res := c.ID, &RunResult{Container: *c}
+	res := &RunResult{Container: *c}
+	if err := s.created(ctx, srv, c, opts); err != nil {
+		return nil, err
+	}
 	if opts.Detach {
-		if err := srv.Start(ctx, id); err != nil {
-			return nil, s.discard(srv, name, id, err)
-		}
-		res.Detached = true
-		return res, nil
+		err := srv.Start(ctx, c.ID)
+		res.Detached = err == nil
+		return s.finish(ctx, srv, res, opts, err)
 	}
 	streams := podmanapi.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, DetachKeys: opts.DetachKeys}
-	code, detached, err := startAttached(ctx, srv, id, streams)
-	if err != nil {
-		return nil, s.discard(srv, name, id, err)
+	res.ExitCode, res.Detached, err = startAttached(ctx, srv, c.ID, streams)
+	if err == nil && !res.Detached && opts.RemoveImage {
+		defer s.removeImage(context.WithoutCancel(ctx), srv, c.Image)
 	}
-	if res.ExitCode, res.Detached = code, detached; detached {
-		return res, nil
-	}
-	if opts.Remove {
-		if err := s.removeWired(context.WithoutCancel(ctx), srv, name, id); err != nil {
-			s.note(fmt.Sprintf("Error: removing %q after it exited: %v", name, err))
+	return s.finish(ctx, srv, res, opts, err)
+}
+
+// created writes the container's ID file and tells the caller; a file
+// that cannot be written removes the container, as podman does.
+func (s *Sandbox) created(ctx context.Context, srv Server, c *Container, opts *RunOptions) error {
+	if opts.CIDFile != "" {
+		if err := writeIDFile(opts.CIDFile, c.ID); err != nil {
+			return errors.Join(err, s.removeWired(context.WithoutCancel(ctx), srv, c.Name, c.ID, ""))
 		}
 	}
-	return res, nil
+	if opts.Created != nil {
+		opts.Created(c)
+	}
+	return nil
+}
+
+// writeIDFile writes id to path, as podman's --cidfile does.
+func writeIDFile(path, id string) error {
+	if err := os.WriteFile(path, []byte(id), 0o644); err != nil {
+		return fmt.Errorf("creating idfile: %w", err)
+	}
+	return nil
+}
+
+// finish settles a run that returned: a start that failed gets podman's
+// exit code, and with Remove a container that is no longer running goes,
+// with its sandbox state and ID file.
+func (s *Sandbox) finish(ctx context.Context, srv Server, res *RunResult, opts *RunOptions, runErr error) (*RunResult, error) {
+	var start *StartError
+	failedStart := errors.As(runErr, &start)
+	if runErr != nil && !failedStart {
+		return nil, runErr // the server could not be asked; nothing is known
+	}
+	if failedStart {
+		res.ExitCode = start.ExitCode()
+	}
+	if opts.Remove && !res.Detached {
+		if err := s.removeWired(context.WithoutCancel(ctx), srv, res.Name, res.ID, opts.CIDFile); err != nil {
+			s.note(fmt.Sprintf("Error: removing %q after it exited: %v", res.Name, err))
+		} else {
+			res.Removed = true
+		}
+	}
+	return res, runErr
+}
+
+// removeImage removes the image a --rmi run ran, as podman does: an image
+// that cannot be removed is kept with a warning.
+func (s *Sandbox) removeImage(ctx context.Context, srv Server, image string) {
+	if err := srv.RemoveImage(ctx, image); err != nil {
+		logrus.Warnf("Failed to remove image: %v", err)
+	}
 }
 
 // startAttached starts container id attached to streams and waits for it
@@ -93,16 +160,17 @@ func startAttached(ctx context.Context, srv Server, id string, streams podmanapi
 	return code, false, err
 }
 
-// discard removes a container that was created but could not be run,
-// with its sandbox state, so a failed run leaves nothing behind.
-func (s *Sandbox) discard(srv Server, name, id string, cause error) error {
-	return errors.Join(cause, s.removeWired(context.Background(), srv, name, id))
-}
-
-// removeWired force-removes a wired container and cleans up its state.
-func (s *Sandbox) removeWired(ctx context.Context, srv Server, name, id string) error {
+// removeWired force-removes a wired container, its ID file (when
+// cidfile is set) and its sandbox state.
+func (s *Sandbox) removeWired(ctx context.Context, srv Server, name, id, cidfile string) error {
+	var cidErr error
+	if cidfile != "" {
+		if err := os.Remove(cidfile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			cidErr = fmt.Errorf("cleaning up CID file: %w", err)
+		}
+	}
 	removeErr := srv.Remove(ctx, id, true)
-	return errors.Join(removeErr, s.cleanupOnceFree(ctx, name))
+	return errors.Join(cidErr, removeErr, s.cleanupOnceFree(ctx, name))
 }
 
 // nameBusyWait bounds how long cleanupOnceFree waits for a name.

@@ -23,6 +23,7 @@ type Sandbox struct {
 	// ownStore is the default token store, which Close closes.
 	ownStore *wiring.SQLiteStore
 	notes    func(string)
+	warnings func(string)
 	conn     Connection
 	lookup   func(string) (string, bool)
 
@@ -69,8 +70,8 @@ func WithShield(sh wiring.Shield) Option {
 	return func(s *Sandbox) { s.shield, s.shieldSet = sh, true }
 }
 
-// WithNotes sends the messages meant for the user (skipped subsystems,
-// the shield's network override, the server's warnings) to notify, one
+// WithNotes sends the sandbox's messages meant for the user (skipped
+// subsystems, the shield's network override) to notify, one
 // message per call, tokens redacted. The default writes them to standard
 // error; nil drops them.
 func WithNotes(notify func(string)) Option {
@@ -82,6 +83,14 @@ func WithNotes(notify func(string)) Option {
 // (CONTAINER_HOST, CONTAINER_CONNECTION).
 func WithEnv(lookup func(string) (string, bool)) Option {
 	return func(s *Sandbox) { s.lookup = lookup }
+}
+
+// WithWarnings sends the podman service's own warnings about a container
+// it created (what podman prints for the same create) to warn instead of
+// standard error; nil drops them. They are not the sandbox's notes, so
+// WithNotes(nil) leaves them.
+func WithWarnings(warn func(string)) Option {
+	return func(s *Sandbox) { s.warnings = warn }
 }
 
 // NotesTo is a notes sink that writes each message as a line to w.
@@ -98,7 +107,7 @@ func New(cfg Config, opts ...Option) (*Sandbox, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sandbox{cfg: cfg, notes: NotesTo(os.Stderr), lookup: os.LookupEnv}
+	s := &Sandbox{cfg: cfg, notes: NotesTo(os.Stderr), warnings: NotesTo(os.Stderr), lookup: os.LookupEnv}
 	for _, o := range opts {
 		o(s)
 	}
@@ -123,12 +132,17 @@ func (s *Sandbox) Close() error {
 }
 
 // note passes messages to the user's sink, tokens redacted.
-func (s *Sandbox) note(msgs ...string) {
-	if s.notes == nil {
+func (s *Sandbox) note(msgs ...string) { tell(s.notes, msgs) }
+
+// warn passes the server's warnings on.
+func (s *Sandbox) warn(msgs ...string) { tell(s.warnings, msgs) }
+
+func tell(sink func(string), msgs []string) {
+	if sink == nil {
 		return
 	}
 	for _, m := range msgs {
-		s.notes(wiring.Redact(m))
+		sink(wiring.Redact(m))
 	}
 }
 

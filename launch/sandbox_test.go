@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/errorhandling"
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanapi"
@@ -49,8 +50,8 @@ func TestCreateWiresTheSpecAndKeepsTheState(t *testing.T) {
 	if n := f.tokens.count("web"); n != 1 {
 		t.Errorf("%d tokens minted for web, want the SSH signer's one", n)
 	}
-	if got := *f.notes; len(got) != 1 || got[0] != "server warning" {
-		t.Errorf("notes = %q, want the server's warning", got)
+	if got := *f.warns; len(got) != 1 || got[0] != "server warning" || len(*f.notes) != 0 {
+		t.Errorf("warnings = %q, notes = %q; want the server's warning among the warnings alone", got, *f.notes)
 	}
 }
 
@@ -153,18 +154,93 @@ func TestCreateKeepsTheRecordOfTokensItCouldNotRevoke(t *testing.T) {
 	f.assertNothingLeft(t, "web")
 }
 
-func TestRunRemovesAContainerThatCouldNotStart(t *testing.T) {
-	for _, detach := range []bool{false, true} {
+func TestRunKeepsAContainerThatCouldNotStartUnlessRm(t *testing.T) {
+	tests := []struct {
+		name           string
+		detach, remove bool
+		message        string
+		wantCode       int
+	}{
+		{name: "a command not found exits 127 and is kept", message: "stat /no/such: no such file or directory", wantCode: 127},
+		{name: "a command not executable exits 126 and is kept", message: "exec: \"/etc\": permission denied", wantCode: 126},
+		{name: "a detached start that failed is kept", detach: true, message: "address already in use", wantCode: 126},
+		{name: "with --rm a failed start is removed", remove: true, message: "no such file or directory", wantCode: 127},
+		{name: "with -d --rm a failed start is removed", detach: true, remove: true, message: "permission denied", wantCode: 126},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			model := &errorhandling.ErrorModel{Message: tc.message, ResponseCode: 500}
+			f.srv.startErr = &podmanapi.StartError{ID: "web-id", Err: &podmanapi.APIError{Code: 500, Err: model}}
+			res, err := f.sb.Run(t.Context(), "web", spec(), proj, &launch.RunOptions{Detach: tc.detach, Remove: tc.remove})
+			var start *launch.StartError
+			if !errors.As(err, &start) || res == nil || res.ExitCode != tc.wantCode || res.Detached {
+				t.Fatalf("Run = %+v, %v; want a *StartError and exit code %d", res, err, tc.wantCode)
+			}
+			if err.Error() != tc.message {
+				t.Errorf("error %q, want the server's message %q alone", err, tc.message)
+			}
+			if tc.remove {
+				if !res.Removed {
+					t.Error("RunResult.Removed is not set")
+				}
+				f.assertNothingLeft(t, "web")
+				return
+			}
+			if f.srv.find("web") == nil || f.tokens.count("web") != 1 || len(f.srv.removed) != 0 {
+				t.Errorf("the container or its tokens are gone: removed %q", f.srv.removed)
+			}
+			if _, err := os.Stat(f.cfg.SidecarPath("web")); err != nil {
+				t.Errorf("the sidecar of a kept container is gone: %v", err)
+			}
+		})
+	}
+}
+
+func TestRunWritesTheCIDFileAndRemovesItWithTheContainer(t *testing.T) {
+	for _, rm := range []bool{false, true} {
 		f := newFixture(t)
-		f.srv.startErr = &podmanapi.APIError{Code: 500, Err: errors.New("executable file not found")}
-		res, err := f.sb.Run(t.Context(), "web", spec(), proj, &launch.RunOptions{Detach: detach})
-		if err == nil || !strings.Contains(err.Error(), "executable file not found") {
-			t.Errorf("detach=%v: Run = %+v, %v; want the start's error", detach, res, err)
+		cid := filepath.Join(t.TempDir(), "cid")
+		var seen string
+		opts := &launch.RunOptions{Remove: rm, CIDFile: cid, Created: func(c *launch.Container) {
+			data, _ := os.ReadFile(cid)
+			seen = string(data)
+		}}
+		res, err := f.sb.Run(t.Context(), "web", spec(), proj, opts)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(f.srv.started) != 1 || !slices.Equal(f.srv.removed, []string{"web"}) {
-			t.Errorf("detach=%v: started %q removed %q, want one start and the container removed", detach, f.srv.started, f.srv.removed)
+		if seen != res.ID {
+			t.Errorf("rm=%v: the cidfile held %q when Created was called, want %q", rm, seen, res.ID)
 		}
-		f.assertNothingLeft(t, "web")
+		_, statErr := os.Stat(cid)
+		if rm != errors.Is(statErr, os.ErrNotExist) {
+			t.Errorf("rm=%v: cidfile after the run: %v", rm, statErr)
+		}
+	}
+}
+
+func TestRunRemovesTheImageOnlyAfterTheContainerRan(t *testing.T) {
+	tests := []struct {
+		name     string
+		startErr error
+		want     []string
+	}{
+		{name: "an exited container's image is removed", want: []string{"localhost/img"}},
+		{name: "a failed start keeps the image", startErr: &podmanapi.StartError{Err: errors.New("no such file")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.srv.startErr = tc.startErr
+			f.srv.removeImageErr = errors.New("image is in use")
+			if _, err := f.sb.Run(t.Context(), "web", spec(), proj, &launch.RunOptions{Remove: true, RemoveImage: true}); (err != nil) != (tc.startErr != nil) {
+				t.Fatalf("Run = %v", err)
+			}
+			if !slices.Equal(f.srv.removedImages, tc.want) {
+				t.Errorf("removed images %q, want %q", f.srv.removedImages, tc.want)
+			}
+		})
 	}
 }
 

@@ -24,10 +24,15 @@ type Server interface {
 	Pull(ctx context.Context, ref string, opts podmanapi.PullOptions) (string, error)
 	// Create creates a container from a finished spec.
 	Create(ctx context.Context, spec *specgen.SpecGenerator) (podmanapi.Created, error)
-	// Start starts a created container.
+	// Start starts a created container; a refusal is a
+	// *podmanapi.StartError.
 	Start(ctx context.Context, nameOrID string) error
-	// StartAttached attaches, starts and waits; it returns the exit code.
+	// StartAttached attaches, starts and waits; it returns the exit code,
+	// or a *podmanapi.StartError when the container could not start.
 	StartAttached(ctx context.Context, id string, streams podmanapi.Streams) (int, error)
+	// RemoveImage removes an image unless containers use it; one that is
+	// gone is not an error.
+	RemoveImage(ctx context.Context, ref string) error
 	// Inspect returns a container, or a *podmanapi.NoSuchContainerError.
 	Inspect(ctx context.Context, nameOrID string) (*define.InspectContainerData, error)
 	// Remove removes a container; one that is gone is not an error.

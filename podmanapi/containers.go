@@ -75,10 +75,11 @@ func (c *Client) Create(ctx context.Context, s *specgen.SpecGenerator) (Created,
 	return Created{}, &APIError{Code: code, Err: err}
 }
 
-// Start starts a created container.
+// Start starts a created container. A refusal by the server is a
+// *StartError.
 func (c *Client) Start(ctx context.Context, nameOrID string) error {
 	if err := containers.Start(c.with(ctx), nameOrID, nil); err != nil {
-		return c.containerError("starting container "+nameOrID, nameOrID, err)
+		return c.startError("starting container "+nameOrID, nameOrID, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/containerd/errdefs"
+	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 )
 
@@ -44,8 +45,10 @@ type ImageNotFoundError struct {
 	Err   error
 }
 
+// Error is what podman says of it: the image's name and the storage's
+// words.
 func (e *ImageNotFoundError) Error() string {
-	return fmt.Sprintf("image %q not known to the podman service: pull or build it first", e.Image)
+	return e.Image + ": image not known"
 }
 
 func (e *ImageNotFoundError) Unwrap() error { return e.Err }
@@ -193,4 +196,49 @@ func (c *Client) apiError(op string, err error) error {
 		return c.transportError(op, err)
 	}
 	return &APIError{Op: op, Code: code, Err: err}
+}
+
+// StartError reports that a created container could not be started: its
+// command could not be invoked (not found, not executable, a working dir
+// that is missing) or a start-time resource such as a published port was
+// unavailable. The container is left as the server left it (created).
+type StartError struct {
+	ID  string
+	Err error
+}
+
+// Error is the server's message, the runtime's words, as podman prints
+// it; Err keeps the whole chain (what was attempted, the HTTP status).
+func (e *StartError) Error() string {
+	var model *errorhandling.ErrorModel
+	if errors.As(e.Err, &model) && model.Message != "" {
+		return model.Message
+	}
+	return e.Err.Error()
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// ExitCode is podman run's exit code for the failure: 127 when the command
+// was not found, 126 when it could not be invoked otherwise.
+//
+// The API does not say which: every start failure comes back with one
+// status (409 from an attach that prepares the container, 500 from a
+// start) and the runtime's message, on podman 4 and 5 alike. podman's own
+// remote client decides by that message (define.ExitCode), so this uses
+// the same function on the same message, and agrees with it by
+// construction; integration's run differential checks it on both servers.
+func (e *StartError) ExitCode() int {
+	return define.ExitCode(errors.New(e.Error()))
+}
+
+// startError wraps a failed start of container id as a *StartError, unless
+// no answer came or the container is gone.
+func (c *Client) startError(op, id string, err error) error {
+	wrapped := c.containerError(op, id, err)
+	var api *APIError
+	if errors.As(wrapped, &api) {
+		return &StartError{ID: id, Err: wrapped}
+	}
+	return wrapped
 }

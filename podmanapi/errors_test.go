@@ -93,3 +93,33 @@ func TestErrorsKeepTheirCause(t *testing.T) {
 		}
 	}
 }
+
+// TestStartErrorReadsAndExitsAsPodman: the runtime's message alone, and
+// podman run's exit code for it, from the messages podman 4.3.1 and 5.8.2
+// servers answer with runc.
+func TestStartErrorReadsAndExitsAsPodman(t *testing.T) {
+	tests := []struct {
+		name, message string
+		code          int
+	}{
+		{"a command not found exits 127", `preparing container 1 for attach: runc: runc create failed: unable to start container process: exec: "/no/such": stat /no/such: no such file or directory: OCI runtime attempted to invoke a command that was not found`, 127},
+		{"a command not executable exits 126", `runc: runc create failed: unable to start container process: exec: "/etc": permission denied: OCI permission denied`, 126},
+		{"a missing working dir exits 126", `preparing container 1 for attach: workdir "/does/not/exist" does not exist on container 1`, 126},
+		{"a port in use exits 126", `cannot listen on the TCP port: listen tcp4 127.0.0.1:8080: bind: address already in use`, 126},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			model := &errorhandling.ErrorModel{Message: tc.message, ResponseCode: http.StatusConflict}
+			err := &podmanapi.StartError{ID: "1", Err: &podmanapi.APIError{Op: "attaching to container 1", Code: http.StatusConflict, Err: model}}
+			if err.Error() != tc.message {
+				t.Errorf("Error() = %q, want the server's message alone", err.Error())
+			}
+			if got := err.ExitCode(); got != tc.code {
+				t.Errorf("ExitCode() = %d, want %d", got, tc.code)
+			}
+			if !errors.Is(err, errdefs.ErrConflict) {
+				t.Error("the *StartError hides the category of the server's answer")
+			}
+		})
+	}
+}

@@ -157,3 +157,14 @@ func createName(ref, id string) string {
 	}
 	return ref
 }
+
+// RemoveImage removes an image, as podman run --rmi does once the
+// container is gone: one that is already gone is not an error, and one
+// that other containers use is refused by the server.
+func (c *Client) RemoveImage(ctx context.Context, ref string) error {
+	_, errs := images.Remove(c.with(ctx), []string{ref}, new(images.RemoveOptions).WithIgnore(true))
+	if err := errors.Join(errs...); err != nil {
+		return c.apiError("removing image "+ref, err)
+	}
+	return nil
+}

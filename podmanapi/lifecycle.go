@@ -46,7 +46,7 @@ func (c *Client) StartAttached(ctx context.Context, id string, s Streams) (int, 
 	select {
 	case <-ready:
 	case err := <-attachErr:
-		return -1, c.containerError("attaching to container "+id, id, err)
+		return -1, c.startError("attaching to container "+id, id, err)
 	}
 	if err := c.Start(ctx, id); err != nil {
 		return -1, err

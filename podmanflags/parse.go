@@ -9,13 +9,16 @@ import (
 
 	"github.com/containers/podman/v5/cmd/podman/common"
 	"github.com/containers/podman/v5/cmd/podman/utils"
+	"github.com/containers/podman/v5/libpod/define"
 	"github.com/containers/podman/v5/pkg/domain/entities"
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/containers/podman/v5/pkg/specgenutil"
 	"github.com/containers/podman/v5/pkg/util"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.podman.io/common/pkg/auth"
+	"golang.org/x/sys/unix"
 )
 
 // Mode is which podman verb's flags to accept.
@@ -36,6 +39,11 @@ type RunOptions struct {
 	DetachKeys string
 	Rmi        bool
 	Passwd     bool
+	// PreserveFDs and PreserveFD are --preserve-fds and --preserve-fd,
+	// hidden in podman's remote client, which checks that this process
+	// has the descriptors and sends them in the spec.
+	PreserveFDs uint
+	PreserveFD  []uint
 }
 
 // Parsed is a parsed argument list.
@@ -93,6 +101,11 @@ func NewFlagSet(mode Mode, vals *entities.ContainerCreateOptions, run *RunOption
 		flags.BoolVarP(&run.Detach, "detach", "d", false, "Run container in background and print container ID")
 		flags.StringVar(&run.DetachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 		flags.BoolVar(&run.Passwd, "passwd", true, "add entries to /etc/passwd and /etc/group")
+		flags.UintVar(&run.PreserveFDs, "preserve-fds", 0, "Pass a number of additional file descriptors into the container")
+		flags.UintSliceVar(&run.PreserveFD, "preserve-fd", nil, "Pass a file descriptor into the container")
+		for _, hidden := range []string{"preserve-fds", "preserve-fd", "conmon-pidfile", "pidfile"} {
+			_ = flags.MarkHidden(hidden)
+		}
 	}
 	return cmd
 }
@@ -124,6 +137,12 @@ func Parse(args []string, mode Mode) (*Parsed, error) {
 	}
 	if err := pullFlags(flags, p); err != nil {
 		return nil, &UsageError{Err: err}
+	}
+	if mode == Run {
+		if err := runFlags(p); err != nil {
+			return nil, &UsageError{Err: err}
+		}
+		vals.PreserveFDs, vals.PreserveFD = p.Run.PreserveFDs, p.Run.PreserveFD
 	}
 	if vals.Platform != "" {
 		// podman-remote splits --platform OS/ARCH before pulling.
@@ -159,6 +178,61 @@ func Parse(args []string, mode Mode) (*Parsed, error) {
 	p.Options = vals
 	p.Spec = s
 	return p, nil
+}
+
+// runFlags checks what podman's remote run checks in the client: the
+// --attach streams, and that the descriptors --preserve-fd and
+// --preserve-fds pass are open in this process.
+func runFlags(p *Parsed) error {
+	for _, stream := range p.Options.Attach {
+		if !attachStreams[strings.ToLower(stream)] {
+			return fmt.Errorf("invalid stream %q for --attach - must be one of stdin, stdout, or stderr: %w", stream, define.ErrInvalidArg)
+		}
+	}
+	for _, fd := range p.Run.PreserveFD {
+		if !fdInherited(int(fd)) {
+			return fmt.Errorf("file descriptor %d is not available - the preserve-fd option requires that file descriptors must be passed", fd)
+		}
+	}
+	for fd := 3; fd < 3+int(p.Run.PreserveFDs); fd++ {
+		if !fdInherited(fd) {
+			return fmt.Errorf("file descriptor %d is not available - the preserve-fds option requires that file descriptors must be passed", fd)
+		}
+	}
+	return nil
+}
+
+var attachStreams = map[string]bool{"stdin": true, "stdout": true, "stderr": true}
+
+// Streams are the streams run attaches, as podman run decides: stdout and
+// stderr, and stdin with -i; with --attach only the ones it names, and
+// stdin also with -i.
+func (p *Parsed) Streams() (stdin, stdout, stderr bool) {
+	if len(p.Options.Attach) == 0 {
+		return p.Options.Interactive, true, true
+	}
+	stdin = p.Options.Interactive
+	for _, s := range p.Options.Attach {
+		switch strings.ToLower(s) {
+		case "stdin":
+			stdin = true
+		case "stdout":
+			stdout = true
+		case "stderr":
+			stderr = true
+		}
+	}
+	return stdin, stdout, stderr
+}
+
+// fdInherited reports whether descriptor fd was passed to this process,
+// as podman's client asks (it records the open descriptors before its
+// runtime starts). Go opens every descriptor of its own close-on-exec, and
+// one that a parent passed through exec cannot be: an open descriptor
+// without the flag is inherited.
+func fdInherited(fd int) bool {
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil && flags&unix.FD_CLOEXEC == 0
 }
 
 // pullFlags reads the pull flags podman reads off the flag set itself,
@@ -257,6 +331,9 @@ func initOptions(cmd *cobra.Command, vals entities.ContainerCreateOptions) (enti
 	if flags.Changed("entrypoint") {
 		v := flagString(flags, "entrypoint")
 		vals.Entrypoint = &v
+	}
+	if flags.Changed("kernel-memory") {
+		logrus.Warnf("The --kernel-memory flag is no longer supported. This flag is a noop.")
 	}
 	for _, d := range []string{"passthrough", "passthrough-tty"} {
 		if vals.LogDriver == d {

@@ -5,7 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,7 +151,7 @@ func TestParse(t *testing.T) {
 		{name: "run defaults", runOnly: true,
 			check: func(t *testing.T, p *Parsed) {
 				want := RunOptions{SigProxy: true, Passwd: true}
-				if p.Run != want {
+				if !reflect.DeepEqual(p.Run, want) {
 					t.Errorf("Run = %+v, want %+v", p.Run, want)
 				}
 			}},
@@ -235,6 +238,61 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestParseRunStreams: the streams podman's remote run attaches, from
+// -i and --attach (cmd/podman/containers/run.go in podman 5.8.2).
+func TestParseRunStreams(t *testing.T) {
+	tests := []struct {
+		name                  string
+		flags                 []string
+		stdin, stdout, stderr bool
+	}{
+		{"no flags attach stdout and stderr", nil, false, true, true},
+		{"-i adds stdin", []string{"-i"}, true, true, true},
+		{"-a stdout attaches stdout alone", []string{"-a", "stdout"}, false, true, false},
+		{"-a stderr attaches stderr alone", []string{"-a", "stderr"}, false, false, true},
+		{"-a stdin attaches stdin alone", []string{"-a", "stdin"}, true, false, false},
+		{"a comma-separated --attach names several", []string{"--attach", "stdout,STDERR"}, false, true, true},
+		{"-i keeps stdin with -a stdout", []string{"-i", "-a", "stdout"}, true, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse(append(tc.flags, img), Run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in, out, errs := p.Streams(); in != tc.stdin || out != tc.stdout || errs != tc.stderr {
+				t.Errorf("Streams() = %v, %v, %v; want %v, %v, %v", in, out, errs, tc.stdin, tc.stdout, tc.stderr)
+			}
+		})
+	}
+}
+
+// TestParsePassesOpenDescriptors: --preserve-fd of a descriptor passed to
+// this process goes into the spec, as podman's remote client sends it.
+func TestParsePassesOpenDescriptors(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Parse([]string{"--preserve-fd", strconv.Itoa(int(f.Fd())), img}, Run); err == nil {
+		t.Error("a descriptor this process opened itself (close-on-exec) counts as passed")
+	}
+	// dup's copy is not close-on-exec, as a descriptor passed through exec.
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	p, err := Parse([]string{"--preserve-fd", strconv.Itoa(fd), img}, Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Spec.PreserveFD, []uint{uint(fd)}) {
+		t.Errorf("Spec.PreserveFD = %v, want [%d]", p.Spec.PreserveFD, fd)
+	}
+}
+
 func TestParseUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -258,6 +316,9 @@ func TestParseUsageErrors(t *testing.T) {
 		{"--rmi with --rm=false", []string{"--rmi", "--rm=false", img}, Run, "--rmi"},
 		{"--no-hosts with --add-host", []string{"--no-hosts", "--add-host", "a:10.0.0.1", img}, Run, "--no-hosts"},
 		{"--dns with --network none", []string{"--network", "none", "--dns", "1.1.1.1", img}, Run, "dns"},
+		{"run checks --attach for an unknown stream", []string{"-a", "bogus", img}, Run, `invalid stream "bogus" for --attach`},
+		{"run checks --preserve-fds for descriptors this process lacks", []string{"--preserve-fds", "200", img}, Run, "file descriptor"},
+		{"run checks --preserve-fd for a descriptor this process lacks", []string{"--preserve-fd", "1000", img}, Run, "file descriptor 1000 is not available"},
 		{"--group-add keep-groups", []string{"--group-add", "keep-groups", img}, Run, "remote"},
 		{"--cgroups split", []string{"--cgroups", "split", img}, Run, "remote"},
 		{"--log-driver passthrough", []string{"--log-driver", "passthrough", img}, Run, "remote"},
@@ -288,9 +349,11 @@ func TestParseUsageErrors(t *testing.T) {
 				t.Error("the *UsageError wraps no cause")
 			}
 			// podman-remote refuses the same line. (It reads --group-add and
-			// --log-driver from its own globals; see podmanRemote.)
+			// --log-driver from its own globals; see podmanRemote. What its
+			// run checks after parsing, integration's run differential
+			// compares.)
 			if tt.args != nil && !strings.Contains(tt.name, "keep-groups") && !strings.Contains(tt.name, "passthrough") &&
-				!strings.Contains(tt.name, "the server's refusal") {
+				!strings.Contains(tt.name, "the server's refusal") && !strings.HasPrefix(tt.name, "run checks") {
 				if _, err := podmanRemote(tt.args, tt.mode); err == nil {
 					t.Errorf("podman-remote's %s accepts %q", modeName(tt.mode), tt.args)
 				}

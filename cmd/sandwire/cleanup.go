@@ -13,8 +13,9 @@ func newCleanupCommand(g *globals) *cobra.Command {
 		Long: `Revoke the phantom tokens of container NAME and remove its sandbox state:
 sidecar, runtime dir and run state. The container itself is left alone;
 remove it with podman. Safe to run more than once, and on unknown names.`,
-		Example: `  sandwire cleanup mybox`,
-		Args:    exactArgs(1, "NAME"),
+		Example:           `  sandwire cleanup mybox`,
+		Args:              exactArgs(1, "NAME"),
+		ValidArgsFunction: g.completeWiredNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			sb, err := g.sandbox()

@@ -23,7 +23,8 @@ flags mean what they mean to podman, except the ones the sandbox owns
 --security-opt), which are refused. The container ID is printed to stdout.`,
 		Example: `  sandwire create --scope myproj mybox -- -e FOO=bar localhost/app:latest sleep 1d
   sandwire create --no-shield mybox -- busybox`,
-		Args: launchArgs,
+		Args:              launchArgs,
+		ValidArgsFunction: completePassthrough(podmanflags.Create),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			parsed, pull, sb, err := g.launcher(args[0], args[1:], podmanflags.Create)
 			if err != nil {

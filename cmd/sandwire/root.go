@@ -31,6 +31,7 @@ type globals struct {
 	connection string
 	identity   string
 	logLevel   string
+	quietNotes bool
 
 	stdin  io.Reader
 	stdout io.Writer
@@ -53,7 +54,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var exit *exitError
-	if errors.As(err, &exit) && exit.err == nil {
+	if errors.As(err, &exit) {
+		if exit.err != nil {
+			printError(stderr, exit.err)
+		}
 		return exit.code
 	}
 	printError(stderr, err)
@@ -61,9 +65,15 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // printError writes err for the user: with the CLI's advice, tokens
-// redacted.
+// redacted. A failed start reads as podman's, the runtime's message alone;
+// at --log-level debug the whole chain is kept.
 func printError(w io.Writer, err error) {
-	fmt.Fprintln(w, "Error:", launch.Redact(err.Error()+advice(err)))
+	msg := err.Error()
+	var start *launch.StartError
+	if errors.As(err, &start) && logrus.IsLevelEnabled(logrus.DebugLevel) {
+		msg = start.Err.Error()
+	}
+	fmt.Fprintln(w, "Error:", launch.Redact(msg+advice(err)))
 }
 
 func newRootCommand(g *globals) *cobra.Command {
@@ -84,6 +94,7 @@ and creates the container through the podman REST socket.`,
 	pf.StringVar(&g.url, "url", "", "URL to access the Podman service (CONTAINER_HOST)")
 	pf.StringVarP(&g.connection, "connection", "c", "", "Connection to use for the remote Podman service (CONTAINER_CONNECTION)")
 	pf.StringVar(&g.identity, "identity", "", "path to SSH identity file (CONTAINER_SSHKEY)")
+	pf.BoolVar(&g.quietNotes, "quiet-notes", false, "Do not print the sandbox's own notes (skipped services, the shield's network); podman's warnings and errors are still printed")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "Log messages above specified level (trace, debug, info, warn, warning, error, fatal, panic)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 
@@ -98,7 +109,8 @@ func setupLogging(g *globals) error {
 	}
 	logrus.SetLevel(level)
 	logrus.SetOutput(g.stderr)
-	logrus.SetFormatter(redactingFormatter{&logrus.TextFormatter{DisableTimestamp: level < logrus.DebugLevel}})
+	// podman's own format, so that the warnings it would print read the same.
+	logrus.SetFormatter(redactingFormatter{&logrus.TextFormatter{}})
 	return nil
 }
 
@@ -121,9 +133,13 @@ func (g *globals) sandbox() (*launch.Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	notes := launch.NotesTo(g.stderr)
+	if g.quietNotes {
+		notes = nil
+	}
 	return launch.New(cfg,
 		launch.WithConnection(launch.Connection{URL: g.url, Connection: g.connection, Identity: g.identity}),
-		launch.WithNotes(launch.NotesTo(g.stderr)))
+		launch.WithNotes(notes), launch.WithWarnings(launch.NotesTo(g.stderr)))
 }
 
 // usageError marks a misuse of the command line.

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanflags"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func newRunCommand(g *globals) *cobra.Command {
@@ -19,12 +24,16 @@ unless -d is given — attach to it and exit with its exit code, as
 "podman run" does. Everything after "--" is what you would give
 "podman run", except the flags the sandbox owns, which are refused.
 
-With --rm the container and its sandbox state are removed when it exits.
-Ctrl-C stops the container. sandwire exits 125 when it fails or refuses
-before the container ran.`,
+With --rm the container and its sandbox state are removed when it exits;
+without it, a container whose start failed is kept, as podman keeps it.
+Ctrl-C stops the container. Exit codes are podman run's: 125 when sandwire
+or the podman service failed or refused before the container's command
+could be invoked, 126 when it could not be invoked, 127 when it was not
+found, else the container's own.`,
 		Example: `  sandwire run --scope myproj mybox -- -it localhost/app:latest sh
   sandwire run --no-shield mybox -- -d busybox sleep 1d`,
-		Args: launchArgs,
+		Args:              launchArgs,
+		ValidArgsFunction: completePassthrough(podmanflags.Run),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.run(cmd.Context(), args[0], w.request(), args[1:])
 		},
@@ -39,15 +48,20 @@ func (g *globals) run(ctx context.Context, name string, req launch.Request, pass
 		return err
 	}
 	defer sb.Close()
+	o := parsed.Options
+	if o.TTY && o.Interactive && !isTerminal(g.stdin) {
+		logrus.Warnf("The input device is not a TTY. The --tty and --interactive flags might not work properly")
+	}
 	opts := &launch.RunOptions{
-		Detach: parsed.Run.Detach, Remove: parsed.Options.Rm, DetachKeys: parsed.Run.DetachKeys,
-		Stdout: g.stdout, Stderr: g.stderr, Pull: pull,
+		Detach: parsed.Run.Detach, Remove: o.Rm, RemoveImage: parsed.Run.Rmi, CIDFile: o.CIDFile,
+		DetachKeys: parsed.Run.DetachKeys, Pull: pull,
 	}
-	if parsed.Options.Interactive {
-		opts.Stdin = g.stdin
-	}
+	g.attach(parsed, opts)
 	res, err := sb.Run(ctx, name, parsed.Spec, req, opts)
+	var start *launch.StartError
 	switch {
+	case errors.As(err, &start):
+		return &exitError{code: res.ExitCode, err: err}
 	case err != nil:
 		return err
 	case parsed.Run.Detach:
@@ -57,4 +71,32 @@ func (g *globals) run(ctx context.Context, name string, req launch.Request, pass
 		return nil
 	}
 	return &exitError{code: res.ExitCode}
+}
+
+// attach sets the streams run attaches, as podman run chooses them; with
+// neither stdout nor stderr attached, the ID is printed once the
+// container is created, as podman does.
+func (g *globals) attach(parsed *podmanflags.Parsed, opts *launch.RunOptions) {
+	if parsed.Run.Detach {
+		return
+	}
+	stdin, stdout, stderr := parsed.Streams()
+	if stdin {
+		opts.Stdin = g.stdin
+	}
+	if stdout {
+		opts.Stdout = g.stdout
+	}
+	if stderr {
+		opts.Stderr = g.stderr
+	}
+	if !stdout && !stderr {
+		opts.Created = func(c *launch.Container) { fmt.Fprintln(g.stdout, c.ID) }
+	}
+}
+
+// isTerminal reports whether r is a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

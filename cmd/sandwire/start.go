@@ -35,7 +35,8 @@ With --attach, sandwire exits with the container's exit code; Ctrl-C stops
 the container. Otherwise it prints each NAME it started.`,
 		Example: `  sandwire start mybox
   sandwire start --interactive --attach mybox`,
-		Args: startArgs(&f),
+		Args:              startArgs(&f),
+		ValidArgsFunction: g.completeWiredNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.start(cmd, args, f)
 		},
