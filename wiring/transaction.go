@@ -119,10 +119,24 @@ func Compose(ctx context.Context, in *Intent, opts ComposeOptions) (_ *Launch, e
 	if err := checkNoState(cfg, name); err != nil {
 		return nil, err
 	}
+	if err := openTokens(ctx, in.plan, opts.Tokens); err != nil {
+		return nil, err
+	}
 	if err := l.layDown(ctx, in.profiles, opts); err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// openTokens opens a token store that says how (an Open method) when the
+// plan mints tokens, before any state is laid down: a vault that is locked
+// or will not take the passphrase fails the launch with nothing to undo
+// but the name's lock.
+func openTokens(ctx context.Context, plan Plan, tokens TokenStore) error {
+	if o, ok := tokens.(interface{ Open(context.Context) error }); ok && plan.SSH {
+		return o.Open(ctx)
+	}
+	return nil
 }
 
 // checkNoState fails when anything keyed by name is already on disk.
