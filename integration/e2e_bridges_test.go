@@ -98,7 +98,7 @@ type hostServices struct {
 	t         *testing.T
 	name      string
 	gateToken string
-	store     *wiring.SQLiteStore
+	store     *wiring.VaultStore
 	closers   []io.Closer
 	wg        sync.WaitGroup
 }
@@ -236,7 +236,7 @@ func TestE2EBridgesReachEveryHostService(t *testing.T) {
 				"-v", probe+":/probe:ro", svc.Image(), "sh", "-c", bridgeScript)
 			sc := sb.readSidecar(name)
 			gateToken, _ := sc["gate_token"].(string)
-			store := wiring.NewSQLiteStore(sb.dbPath())
+			store := sb.vault()
 			defer store.Close()
 			h := &hostServices{t: t, name: name, gateToken: gateToken, store: store}
 			defer h.close()

@@ -34,10 +34,20 @@
 // Sweep and ListStates reconcile the state on disk with a server's
 // containers.
 //
+// # The vault
+//
+// The default TokenStore is VaultStore, terok-sandbox's SQLCipher 4
+// credentials DB; its passphrase comes from a PassphraseChain of tiers in
+// terok's order (SystemdCreds, OSKeyring, SessionCache, PassphraseCommand,
+// Prompt), which Config.PassphraseChain builds from the configuration.
+// SQLiteStore is a plaintext store for development.
+//
 // # Errors
 //
 // Errors fall in containerd's errdefs categories (invalid argument,
 // already exists, not found, unavailable), tested with errors.Is; the
 // sentinels ErrInvalidName, ErrInvalidScope, ErrInvalidConfig and
-// ErrInvalidEdits each name one check.
+// ErrInvalidEdits each name one check, and ErrVaultLocked,
+// ErrWrongPassphrase and ErrTokenStoreUnavailable the token store's
+// failures.
 package wiring

@@ -29,9 +29,7 @@ type tokenTable struct {
 func (t *tokenTable) Path() string { return t.path }
 
 // Open opens the database now rather than on first use, creating it when it
-// does not exist yet. Compose opens a store that has this method before it
-// writes anything, so that a store that cannot be used (a locked vault, a
-// wrong passphrase) fails a launch before any of its state is laid down.
+// does not exist yet.
 func (t *tokenTable) Open(ctx context.Context) error {
 	_, err := t.open(ctx, true)
 	return err

@@ -119,7 +119,7 @@ func Compose(ctx context.Context, in *Intent, opts ComposeOptions) (_ *Launch, e
 	if err := checkNoState(cfg, name); err != nil {
 		return nil, err
 	}
-	if err := openTokens(ctx, in.plan, opts.Tokens); err != nil {
+	if err := unlockTokens(ctx, in.plan, opts.Tokens); err != nil {
 		return nil, err
 	}
 	if err := l.layDown(ctx, in.profiles, opts); err != nil {
@@ -128,13 +128,13 @@ func Compose(ctx context.Context, in *Intent, opts ComposeOptions) (_ *Launch, e
 	return l, nil
 }
 
-// openTokens opens a token store that says how (an Open method) when the
-// plan mints tokens, before any state is laid down: a vault that is locked
-// or will not take the passphrase fails the launch with nothing to undo
-// but the name's lock.
-func openTokens(ctx context.Context, plan Plan, tokens TokenStore) error {
-	if o, ok := tokens.(interface{ Open(context.Context) error }); ok && plan.SSH {
-		return o.Open(ctx)
+// unlockTokens unlocks a token store that has an Unlock method (the vault)
+// when the plan mints tokens, before any state is laid down: a vault that
+// is locked or will not take the passphrase fails the launch with nothing
+// to undo but the name's lock.
+func unlockTokens(ctx context.Context, plan Plan, tokens TokenStore) error {
+	if u, ok := tokens.(interface{ Unlock(context.Context) error }); ok && plan.SSH {
+		return u.Unlock(ctx)
 	}
 	return nil
 }

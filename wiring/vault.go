@@ -72,7 +72,10 @@ var vaultSchema = []string{
 type VaultStore struct {
 	*tokenTable
 	chain PassphraseChain
-	tier  string
+	// pass and tier are the resolved passphrase and the tier that held it,
+	// once resolved; they are guarded by the table's lock.
+	pass Passphrase
+	tier string
 }
 
 // NewVaultStore returns the vault at path, unlocked through chain.
@@ -82,14 +85,44 @@ func NewVaultStore(path string, chain PassphraseChain) *VaultStore {
 	return s
 }
 
-// Tier names the tier whose passphrase unlocked the vault, once it is open.
+// Tier names the tier whose passphrase unlocked the vault, once resolved.
 func (s *VaultStore) Tier() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tier
 }
 
-// connect runs under the table's lock, once per successful open.
+// Unlock resolves the passphrase and opens the vault with it when the
+// vault exists, so that a locked vault or a wrong passphrase shows before
+// a launch writes anything; Compose calls it. A vault that does not exist
+// yet is not made here but by the first Mint, with the passphrase resolved
+// now, so that a launch that fails before it mints leaves no vault behind.
+func (s *VaultStore) Unlock(ctx context.Context) error {
+	if _, err := s.open(ctx, false); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		return nil
+	}
+	return s.resolve(ctx)
+}
+
+// resolve walks the chain once; it runs under the table's lock.
+func (s *VaultStore) resolve(ctx context.Context) error {
+	if !s.pass.IsZero() {
+		return nil
+	}
+	pass, tier, err := s.chain.Resolve(ctx, s.path)
+	if err != nil {
+		return err
+	}
+	s.pass, s.tier = pass, tier
+	return nil
+}
+
+// connect runs under the table's lock, until an open succeeds.
 func (s *VaultStore) connect(ctx context.Context) (*sql.DB, error) {
 	kind, err := inspectFile(s.path)
 	if err != nil {
@@ -98,15 +131,14 @@ func (s *VaultStore) connect(ctx context.Context) (*sql.DB, error) {
 	if kind == filePlaintext {
 		return nil, fmt.Errorf("%w: %s is a plaintext SQLite file, not terok's encrypted vault", ErrTokenStoreUnavailable, s.path)
 	}
-	pass, tier, err := s.chain.Resolve(ctx, s.path)
-	if err != nil {
+	if err := s.resolve(ctx); err != nil {
 		return nil, err
 	}
 	created, err := createPrivate(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating %s: %w", ErrTokenStoreUnavailable, s.path, err)
 	}
-	db, err := openVault(ctx, s.path, pass)
+	db, err := openVault(ctx, s.path, s.pass)
 	if err != nil {
 		if created {
 			// Nothing was written to a new file: take it away again.
@@ -114,7 +146,6 @@ func (s *VaultStore) connect(ctx context.Context) (*sql.DB, error) {
 		}
 		return nil, err
 	}
-	s.tier = tier
 	return db, nil
 }
 

@@ -267,17 +267,32 @@ func hexOf(s string) string { return fmt.Sprintf("%x", []byte(s)) }
 // snapshot maps each file under dir to its bytes.
 func snapshot(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	m := map[string][]byte{}
-	entries, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
+	files, err := vaulttest.Files(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[e.Name()] = data
+	return files
+}
+
+func TestVaultStoreUnlockAsksOnceAndCreatesNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "vault", "credentials.db")
+	var asked []string
+	s := wiring.NewVaultStore(path, wiring.PassphraseChain{recordingTier{name: "helper", pass: plainPassphrase, asked: &asked}})
+	defer s.Close()
+	if err := s.Unlock(ctx); err != nil {
+		t.Fatal(err)
 	}
-	return m
+	if _, err := os.Lstat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Errorf("Unlock of a vault that does not exist made %s (lstat: %v)", filepath.Dir(path), err)
+	}
+	if _, err := s.Mint(ctx, "proj", "web", "proj", wiring.SSHProvider); err != nil {
+		t.Fatal(err)
+	}
+	if err := vaulttest.CheckEncrypted(path); err != nil {
+		t.Error(err)
+	}
+	if !slices.Equal(asked, []string{"helper"}) || s.Tier() != "helper" {
+		t.Errorf("the chain was asked %q, the tier is %q; want it asked once, by Unlock", asked, s.Tier())
+	}
 }

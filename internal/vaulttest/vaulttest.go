@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -141,6 +142,22 @@ func CheckEncrypted(path string) error {
 		return errors.New(path + " starts with the plaintext SQLite header")
 	}
 	return nil
+}
+
+// Files maps each file in dir to its bytes; a missing dir has none.
+func Files(dir string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return files, nil
+	}
+	for _, e := range entries {
+		if err != nil {
+			break
+		}
+		files[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name()))
+	}
+	return files, err
 }
 
 // digest is terok's per-vault cache token: SHA-256 over the host name, a
