@@ -144,6 +144,10 @@ func (s *VaultStore) connect(ctx context.Context) (*sql.DB, error) {
 			// Nothing was written to a new file: take it away again.
 			os.Remove(s.path)
 		}
+		if errors.Is(err, ErrWrongPassphrase) {
+			// The next try walks the chain again, once a tier is fixed.
+			s.pass, s.tier = Passphrase{}, ""
+		}
 		return nil, err
 	}
 	return db, nil

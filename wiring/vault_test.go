@@ -296,3 +296,22 @@ func TestVaultStoreUnlockAsksOnceAndCreatesNothing(t *testing.T) {
 		t.Errorf("the chain was asked %q, the tier is %q; want it asked once, by Unlock", asked, s.Tier())
 	}
 }
+
+func TestVaultStoreAsksAgainAfterAWrongPassphrase(t *testing.T) {
+	ctx := context.Background()
+	path := terokVault(t, plainPassphrase)
+	var asked []string
+	tier := &recordingTier{name: "helper", pass: "a typo", asked: &asked}
+	s := wiring.NewVaultStore(path, wiring.PassphraseChain{tier})
+	defer s.Close()
+	if err := s.Unlock(ctx); !errors.Is(err, wiring.ErrWrongPassphrase) {
+		t.Fatalf("Unlock with a typo = %v, want ErrWrongPassphrase", err)
+	}
+	tier.pass = plainPassphrase
+	if _, err := s.Mint(ctx, "proj", "web", "proj", wiring.SSHProvider); err != nil {
+		t.Fatalf("Mint once the tier holds the passphrase = %v", err)
+	}
+	if len(asked) != 2 {
+		t.Errorf("the chain was asked %d times, want again after the wrong passphrase", len(asked))
+	}
+}
