@@ -34,13 +34,17 @@ unset CONTAINER_HOST CONTAINER_CONNECTION
 podman_local() { podman --root "$demo/root" --runroot "$demo/runroot" --storage-driver vfs "$@"; }
 podman_remote() { podman --remote --url "$url" "$@"; }
 
-# The sandbox's host state lives in the demo dir too; an empty
-# configuration file keeps the machine's own from being read.
+# The sandbox's host state lives in the demo dir too, and a configuration
+# file of its own keeps the machine's from being read. The vault (terok's
+# encrypted credentials DB, made on first use) takes its passphrase from a
+# file of the demo's through terok's passphrase_command; the OS keyring is
+# left out of it.
 export SANDWIRE_CONFIG="$demo/sandwire.toml"
 export TEROK_SANDBOX_STATE_DIR="$demo/state"
 export TEROK_SANDBOX_RUNTIME_DIR="$demo/rt"
 export TEROK_VAULT_DIR="$demo/vault"
-: >"$SANDWIRE_CONFIG"
+(umask 077 && head -c 24 /dev/urandom | base64 >"$demo/vault-passphrase")
+printf 'credentials_use_keyring = false\ncredentials_passphrase_command = "cat %s/vault-passphrase"\n' "$demo" >"$SANDWIRE_CONFIG"
 
 cleanup() {
     local status=$?
@@ -146,3 +150,4 @@ for p in "$TEROK_SANDBOX_STATE_DIR/sidecar/$name.json" "$TEROK_SANDBOX_STATE_DIR
     fi
 done
 echo "no sidecar, run state or runtime dir of $name is left"
+echo "the vault's first bytes, encrypted (a plaintext file starts \"SQLite format 3\"):$(od -An -tx1 -N16 "$TEROK_VAULT_DIR/credentials.db")"

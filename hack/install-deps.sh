@@ -5,14 +5,17 @@
 # the test image (the tests check that /bin/busybox is static), uidmap and
 # slirp4netns for rootless podman, procps for the rootless round's pkill,
 # docker-registry for the pull tests' registry on 127.0.0.1 (the package
-# enables no service here: the tests start their own), and libseccomp-dev
-# and pkg-config to build podman 5.8.2. Idempotent and
+# enables no service here: the tests start their own), libseccomp-dev and
+# pkg-config to build podman 5.8.2, and for the vault's OS keyring tier a
+# Secret Service that runs headless in a private D-Bus session
+# (dbus-daemon, gnome-keyring, secret-tool). Idempotent and
 # quiet: when all is installed it does nothing, not even apt-get update.
 # Needs root for apt. Go itself is not installed here: the machine's Go
 # (/usr/local/go) is used.
 set -euo pipefail
 
-packages=(podman runc conmon netavark iptables busybox-static uidmap slirp4netns procps docker-registry make ca-certificates libseccomp-dev pkg-config)
+packages=(podman runc conmon netavark iptables busybox-static uidmap slirp4netns procps docker-registry make ca-certificates libseccomp-dev pkg-config
+    dbus-daemon gnome-keyring libsecret-tools)
 
 missing=()
 for p in "${packages[@]}"; do

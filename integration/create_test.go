@@ -114,7 +114,7 @@ func TestCreateWiresSocketMode(t *testing.T) {
 	}
 
 	// The SSH signer token is stored, bound to this container and scope.
-	store := wiring.NewSQLiteStore(sb.dbPath())
+	store := sb.vault()
 	defer store.Close()
 	rec, ok, err := store.Lookup(context.Background(), env["TEROK_SSH_SIGNER_TOKEN"])
 	if err != nil || !ok {
@@ -290,7 +290,7 @@ func TestConcurrentCreatesOfOneName(t *testing.T) {
 	if got := sb.tokenCount(name); got != 1 {
 		t.Errorf("%d token rows for %q, want the winner's 1", got, name)
 	}
-	store := wiring.NewSQLiteStore(sb.dbPath())
+	store := sb.vault()
 	defer store.Close()
 	if _, ok, err := store.Lookup(context.Background(), c.env()["TEROK_SSH_SIGNER_TOKEN"]); err != nil || !ok {
 		t.Errorf("the winner's SSH token was revoked by a loser (ok=%v, err=%v)", ok, err)

@@ -98,7 +98,7 @@ type hostServices struct {
 	t         *testing.T
 	name      string
 	gateToken string
-	store     *wiring.SQLiteStore
+	store     *wiring.VaultStore
 	closers   []io.Closer
 	wg        sync.WaitGroup
 }
@@ -110,7 +110,7 @@ func newHostServices(t *testing.T, sb *sandbox, name string) (*hostServices, map
 	t.Helper()
 	sc := sb.readSidecar(name)
 	gateToken, _ := sc["gate_token"].(string)
-	store := wiring.NewSQLiteStore(sb.dbPath())
+	store := sb.vault()
 	h := &hostServices{t: t, name: name, gateToken: gateToken, store: store}
 	t.Cleanup(func() {
 		h.close()

@@ -136,8 +136,9 @@ func TestExternalProgramImportsOnlyLaunch(t *testing.T) {
 }
 
 // buildExternalProgram writes externalProgram into a module of its own in
-// a temporary dir, with a replace directive pointing at this checkout,
-// checks that it imports nothing of sandwire but launch, and builds it.
+// a temporary dir, with replace directives pointing at this checkout and
+// its SQLite driver, checks that it imports nothing of sandwire but
+// launch, and builds it.
 func buildExternalProgram(t *testing.T) string {
 	t.Helper()
 	_, here, _, _ := runtime.Caller(0)
@@ -145,7 +146,9 @@ func buildExternalProgram(t *testing.T) string {
 	dir := t.TempDir()
 	goMod := "module example.com/sandboxed\n\ngo 1.26\n\n" +
 		"require (\n\tgithub.com/sandwire/sandwire v0.0.0\n\tgithub.com/containers/podman/v5 v5.8.2\n)\n\n" +
-		"replace github.com/sandwire/sandwire => " + checkout + "\n"
+		"replace github.com/sandwire/sandwire => " + checkout + "\n" +
+		// As the README says a program's go.mod must: one SQLite C library.
+		"replace github.com/mattn/go-sqlite3 => " + filepath.Join(checkout, "third_party", "go-sqlite3") + "\n"
 	sum, err := os.ReadFile(filepath.Join(checkout, "go.sum"))
 	if err != nil {
 		t.Fatal(err)

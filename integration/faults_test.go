@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"io"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/integration/podmantest"
 	"github.com/sandwire/sandwire/launch"
+	"github.com/sandwire/sandwire/internal/vaulttest"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
 )
@@ -194,12 +194,18 @@ func relImmutable(t *testing.T, path string) (clear func()) {
 	return clear
 }
 
-// relHoldStoreLock opens the sandbox's token store on a connection of its
-// own and takes an exclusive lock on it, as another process would. The
-// returned func commits and closes; it also runs when the test ends.
-func relHoldStoreLock(t *testing.T, path string, exclusiveMode bool) (release func()) {
+// relHoldStoreLock opens the sandbox's vault on a connection of its own,
+// making it as terok makes it when there is none yet, and takes an
+// exclusive lock on it, as another process would. The returned func
+// commits and closes; it also runs when the test ends.
+func relHoldStoreLock(t *testing.T, sb *sandbox, exclusiveMode bool) (release func()) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(15000)")
+	if _, err := os.Stat(sb.dbPath()); errors.Is(err, os.ErrNotExist) {
+		if err := vaulttest.MakeVault(sb.dbPath(), sb.passphrase); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := vaulttest.Open(sb.dbPath(), sb.passphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +214,7 @@ func relHoldStoreLock(t *testing.T, path string, exclusiveMode bool) (release fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmts := []string{`CREATE TABLE IF NOT EXISTS proxy_tokens (token TEXT PRIMARY KEY, scope TEXT NOT NULL, subject TEXT NOT NULL, credential_set TEXT NOT NULL, provider TEXT NOT NULL)`}
+	var stmts []string
 	if exclusiveMode {
 		stmts = append(stmts, `PRAGMA locking_mode=EXCLUSIVE`)
 	}
@@ -243,10 +249,7 @@ func relTokenRows(t *testing.T, sb *sandbox) []string {
 	if _, err := os.Stat(sb.dbPath()); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	db, err := sql.Open("sqlite", "file:"+sb.dbPath()+"?_pragma=busy_timeout(15000)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := sb.vaultDB()
 	defer db.Close()
 	rows, err := db.Query(`SELECT token, scope, subject, credential_set, provider FROM proxy_tokens`)
 	if err != nil {
@@ -567,7 +570,7 @@ func TestFaultTokenStoreLocked(t *testing.T) {
 				t.Fatal(err)
 			}
 			rowsBefore := relTokenRows(t, sb)
-			release := relHoldStoreLock(t, sb.dbPath(), true)
+			release := relHoldStoreLock(t, sb, true)
 			removeContainerAtEnd(t, name)
 
 			start := time.Now()
@@ -595,16 +598,16 @@ func TestFaultTokenStoreLocked(t *testing.T) {
 	}
 }
 
-// lockingStore is the SQLite store, except that another connection takes
-// the store's write lock right after a token is minted: the launch's
-// rollback then cannot revoke it.
+// lockingStore is the vault, except that another connection takes the
+// store's write lock right after a token is minted: the launch's rollback
+// then cannot revoke it.
 type lockingStore struct {
-	*wiring.SQLiteStore
+	*wiring.VaultStore
 	lock func()
 }
 
 func (s lockingStore) Mint(ctx context.Context, scope, subject, credentialSet, provider string) (string, error) {
-	tok, err := s.SQLiteStore.Mint(ctx, scope, subject, credentialSet, provider)
+	tok, err := s.VaultStore.Mint(ctx, scope, subject, credentialSet, provider)
 	if err == nil {
 		s.lock()
 	}
@@ -623,10 +626,10 @@ func TestFaultTokenStoreLockedDuringRollback(t *testing.T) {
 	ctx, client := connect(t)
 	const name = "sw-fault-rblock"
 	removeContainerAtEnd(t, name)
-	store := wiring.NewSQLiteStore(cfg.DBPath())
+	store := sb.vault()
 	defer store.Close()
 	var release func()
-	tokens := lockingStore{SQLiteStore: store, lock: func() { release = relHoldStoreLock(t, cfg.DBPath(), false) }}
+	tokens := lockingStore{VaultStore: store, lock: func() { release = relHoldStoreLock(t, sb, false) }}
 	spec := specgen.NewSpecGenerator("localhost/sw-fault-no-such-image:latest", false)
 	spec.Command = []string{"true"}
 

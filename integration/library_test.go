@@ -141,7 +141,7 @@ func TestLibraryCreate(t *testing.T) {
 	if err := client.Remove(ctx, name, true); err != nil {
 		t.Fatal(err)
 	}
-	store := wiring.NewSQLiteStore(sb.dbPath())
+	store := sb.vault()
 	defer store.Close()
 	if found, err := wiring.Cleanup(ctx, sb.config(), name, wiring.CleanupOptions{Tokens: store}); err != nil || !found {
 		t.Fatalf("cleanup: found %v, err %v", found, err)

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,10 +122,7 @@ func relCountRows(t *testing.T, sb *sandbox, where string, args ...any) int {
 	if _, err := os.Stat(sb.dbPath()); errors.Is(err, os.ErrNotExist) {
 		return 0
 	}
-	db, err := sql.Open("sqlite", "file:"+sb.dbPath()+"?_pragma=busy_timeout(15000)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := sb.vaultDB()
 	defer db.Close()
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM proxy_tokens `+where, args...).Scan(&n); err != nil {
@@ -152,7 +148,7 @@ func TestLoadParallelLaunches(t *testing.T) {
 			for i := range clients {
 				_, clients[i] = connect(t)
 			}
-			store := wiring.NewSQLiteStore(cfg.DBPath())
+			store := sb.vault()
 			defer store.Close()
 			names := make([]string, n)
 			for i := range names {
@@ -347,7 +343,7 @@ func TestLoadSameNameRaceCLI(t *testing.T) {
 		}
 		relAssertWired(t, sb, name)
 		env := inspect(t, name).env()
-		store := wiring.NewSQLiteStore(sb.dbPath())
+		store := sb.vault()
 		if rec, ok, err := store.Lookup(context.Background(), env["TEROK_SSH_SIGNER_TOKEN"]); err != nil || !ok || rec.Subject != name {
 			t.Errorf("round %d: the winner's SSH token is not in the store (found %v, %v)", round, ok, err)
 		}

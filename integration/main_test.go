@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sandwire/sandwire/integration/podmantest"
+	"github.com/sandwire/sandwire/internal/vaulttest"
 	"github.com/sandwire/sandwire/wiring"
 )
 
@@ -46,6 +48,9 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "FAIL: integration:", err)
 		return 1
 	}
+	// The test process never asks the machine's own Secret Service for a
+	// vault passphrase: a launch made in it finds no session bus.
+	os.Setenv("DBUS_SESSION_BUS_ADDRESS", noSessionBus)
 	if svc, err = podmantest.New(); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: integration: no podman service to test against:", err)
 		return 1
@@ -72,15 +77,29 @@ var (
 	containerIDRE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// sandbox is one test's sandbox: state, runtime and vault dirs and an
-// empty configuration file, under a short temporary root (socket paths
-// under the runtime dir must fit in sun_path).
+// sandbox is one test's sandbox: state, runtime and vault dirs and a
+// configuration file that gives the vault its passphrase, under a short
+// temporary root (socket paths under the runtime dir must fit in
+// sun_path).
 type sandbox struct {
 	t    *testing.T
 	root string
 	// env are the sandbox's variables, added to every sandwire run.
 	env map[string]string
+	// passphrase is the vault's; unlock is the configuration that gives
+	// it to sandwire, at the head of the configuration file.
+	passphrase string
+	unlock     string
+	// stdin is sandwire's standard input; nil is none.
+	stdin *os.File
 }
+
+// noSessionBus is a D-Bus address where no bus listens: a sandbox has no
+// Secret Service unless its test starts one.
+const noSessionBus = "unix:path=/nonexistent/sandwire-test-no-session-bus"
+
+// sandboxPassphrase is the vault passphrase of every test sandbox.
+const sandboxPassphrase = "sandwire test vault passphrase"
 
 func newSandbox(t *testing.T) *sandbox {
 	t.Helper()
@@ -89,25 +108,59 @@ func newSandbox(t *testing.T) *sandbox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
-	config := filepath.Join(root, "sandwire.toml")
-	if err := os.WriteFile(config, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &sandbox{t: t, root: root, env: map[string]string{
-		wiring.EnvConfigFile:   config,
-		wiring.EnvStateDir:     filepath.Join(root, "state"),
-		wiring.EnvRuntimeDir:   filepath.Join(root, "rt"),
-		wiring.EnvVaultDir:     filepath.Join(root, "vault"),
-		wiring.EnvServicesMode: "",
+	sb := &sandbox{t: t, root: root, passphrase: sandboxPassphrase, env: map[string]string{
+		wiring.EnvConfigFile:       filepath.Join(root, "sandwire.toml"),
+		wiring.EnvStateDir:         filepath.Join(root, "state"),
+		wiring.EnvRuntimeDir:       filepath.Join(root, "rt"),
+		wiring.EnvVaultDir:         filepath.Join(root, "vault"),
+		wiring.EnvServicesMode:     "",
+		"DBUS_SESSION_BUS_ADDRESS": noSessionBus,
 	}}
+	sb.unlock = sb.passphraseCommand(sb.passphrase)
+	sb.writeConfig("")
+	return sb
 }
 
-// writeConfig replaces the sandbox's (empty) configuration file.
-func (sb *sandbox) writeConfig(toml string) {
+// passphraseCommand is the configuration by which a user gives the vault
+// its passphrase with terok's passphrase_command: a file of theirs, mode
+// 0600, printed by cat.
+func (sb *sandbox) passphraseCommand(passphrase string) string {
 	sb.t.Helper()
-	if err := os.WriteFile(sb.env[wiring.EnvConfigFile], []byte(toml), 0o600); err != nil {
+	file, err := os.CreateTemp(sb.root, "passphrase-")
+	if err == nil {
+		_, err = file.WriteString(passphrase + "\n")
+		err = errors.Join(err, file.Close())
+	}
+	if err != nil {
 		sb.t.Fatal(err)
 	}
+	return "credentials_passphrase_command = " + quoteTOML("cat "+file.Name()) + "\n"
+}
+
+// writeConfig replaces the sandbox's configuration file with toml, after
+// the sandbox's unlock configuration.
+func (sb *sandbox) writeConfig(toml string) {
+	sb.t.Helper()
+	if err := os.WriteFile(sb.env[wiring.EnvConfigFile], []byte(sb.unlock+toml), 0o600); err != nil {
+		sb.t.Fatal(err)
+	}
+}
+
+// vault is the sandbox's token store, unlocked with its passphrase.
+func (sb *sandbox) vault() *wiring.VaultStore {
+	return wiring.NewVaultStore(sb.dbPath(), wiring.PassphraseChain{
+		wiring.GivenPassphrase{Passphrase: wiring.NewPassphrase(sb.passphrase)}})
+}
+
+// vaultDB opens the sandbox's vault for SQL of the test's own, as terok
+// opens it. Close it when done: an open connection holds the WAL open.
+func (sb *sandbox) vaultDB() *sql.DB {
+	sb.t.Helper()
+	db, err := vaulttest.Open(sb.dbPath(), sb.passphrase)
+	if err != nil {
+		sb.t.Fatal(err)
+	}
+	return db
 }
 
 func (sb *sandbox) stateDir() string   { return sb.env[wiring.EnvStateDir] }
@@ -164,6 +217,10 @@ func (sb *sandbox) sandwireStdin(stdin string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sandwireBin, args...)
 	cmd.Env = sb.environ()
+	if stdin == "" && sb.stdin != nil {
+		// The sandbox's own stdin (a terminal for the vault's prompt).
+		cmd.Stdin = sb.stdin
+	}
 	r := runCommand(sb.t, cmd, stdin)
 	if tok := anyTokenRE.FindString(r.stderr); tok != "" {
 		sb.t.Errorf("sandwire %v printed a token on stderr:\n%s", args, r.stderr)
@@ -192,15 +249,15 @@ func runCommand(t *testing.T, cmd *exec.Cmd, stdin string) result {
 }
 
 // environ is the process environment without anything that could point
-// sandwire at the machine's own podman, configuration or state, plus the
-// sandbox's variables and the test service's containers.conf (sandwire
-// reads the local podman's configuration, e.g. its hooks dirs, and takes
-// a local server to share it).
+// sandwire at the machine's own podman, configuration, state or Secret
+// Service, plus the sandbox's variables and the test service's
+// containers.conf (sandwire reads the local podman's configuration, e.g.
+// its hooks dirs, and takes a local server to share it).
 func (sb *sandbox) environ() []string {
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
 		return strings.HasPrefix(k, "TEROK_") || strings.HasPrefix(k, "SANDWIRE_") ||
-			k == "CONTAINER_HOST" || k == "CONTAINER_CONNECTION" || k == "CONTAINERS_CONF"
+			k == "CONTAINER_HOST" || k == "CONTAINER_CONNECTION" || k == "CONTAINERS_CONF" || k == "DBUS_SESSION_BUS_ADDRESS"
 	})
 	for k, v := range sb.env {
 		if v != "" {
@@ -331,13 +388,17 @@ func containerExists(t *testing.T, name string) bool {
 	return false
 }
 
-// tokenCount counts the token rows bound to name; no database counts 0.
+// tokenCount counts the token rows bound to name in the vault, which
+// must never be plaintext; no database counts 0.
 func (sb *sandbox) tokenCount(name string) int {
 	sb.t.Helper()
 	if _, err := os.Stat(sb.dbPath()); errors.Is(err, fs.ErrNotExist) {
 		return 0
 	}
-	store := wiring.NewSQLiteStore(sb.dbPath())
+	if err := vaulttest.CheckEncrypted(sb.dbPath()); err != nil {
+		sb.t.Error(err)
+	}
+	store := sb.vault()
 	defer store.Close()
 	n, err := store.CountSubject(context.Background(), name)
 	if err != nil {

@@ -92,6 +92,16 @@ var (
 	ErrBridgesGone = wiring.ErrBridgesGone
 )
 
+// The vault's errors; both answer errors.Is for ErrUnavailable too.
+var (
+	// ErrVaultLocked: no tier of terok's passphrase chain holds the
+	// vault's passphrase, or a configured tier (systemd-creds,
+	// passphrase_command) failed closed.
+	ErrVaultLocked = wiring.ErrVaultLocked
+	// ErrWrongPassphrase: the passphrase does not decrypt the vault.
+	ErrWrongPassphrase = wiring.ErrWrongPassphrase
+)
+
 // LoadConfig reads the configuration as the sandwire CLI does: the TOML
 // file (SANDWIRE_CONFIG, else the default for this user) and the
 // TEROK_SANDBOX_* environment variables, over the defaults for this uid.

@@ -9,12 +9,18 @@
 //
 // New builds a Sandbox from a Config (LoadConfig reads it as the CLI does)
 // and options. Every collaborator has the CLI's default: phantom tokens in
-// the SQLite store in the vault dir, the shield through terok-shield, the
-// podman service chosen as podman-remote chooses it (CONTAINER_HOST,
-// CONTAINER_CONNECTION, the default connection, the default socket), and
-// messages for the user on standard error. WithServer, WithConnection,
-// WithTokenStore, WithShield and WithNotes replace them. Nothing is opened
-// or connected until a verb needs it; Close releases the token store.
+// terok-sandbox's vault in the vault dir (its SQLCipher credentials DB,
+// unlocked through terok's passphrase chain), the shield through
+// terok-shield, the podman service chosen as podman-remote chooses it
+// (CONTAINER_HOST, CONTAINER_CONNECTION, the default connection, the
+// default socket), and messages for the user on standard error.
+// WithServer, WithConnection, WithTokenStore, WithShield and WithNotes
+// replace them. Nothing is opened or connected until a verb needs it;
+// Close releases the token store.
+//
+// A program's go.mod replaces github.com/mattn/go-sqlite3 with this
+// module's third_party/go-sqlite3: podman's client libraries link mattn's
+// SQLite driver, and the vault's SQLCipher cannot share a program with it.
 //
 // # Verbs
 //

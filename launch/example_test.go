@@ -29,6 +29,13 @@ func exampleSandbox(opts ...launch.Option) (*launch.Sandbox, func()) {
 	if err := os.WriteFile(cfg.BridgeBinary, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		log.Fatal(err)
 	}
+	// The vault's passphrase, from a file of the operator's through
+	// terok's passphrase_command; the OS keyring is left out of it.
+	if err := os.WriteFile(dir+"/vault-passphrase", []byte("example passphrase\n"), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	command := "cat " + dir + "/vault-passphrase"
+	cfg.CredentialsPassphraseCommand, cfg.CredentialsUseKeyring = &command, false
 	sb, err := launch.New(cfg, append([]launch.Option{launch.WithServer(newFakeServer()), launch.WithNotes(nil)}, opts...)...)
 	if err != nil {
 		log.Fatal(err)

@@ -21,7 +21,7 @@ type Sandbox struct {
 	cfg    wiring.Config
 	tokens wiring.TokenStore
 	// ownStore is the default token store, which Close closes.
-	ownStore *wiring.SQLiteStore
+	ownStore io.Closer
 	notes    func(string)
 	warnings func(string)
 	conn     Connection
@@ -99,10 +99,12 @@ func NotesTo(w io.Writer) func(string) {
 }
 
 // New returns a Sandbox for cfg. With no options it behaves as the
-// sandwire CLI does: tokens in the SQLite store in cfg's vault dir, the
-// shield through cfg's shield command, the podman service chosen as
-// podman-remote chooses it, and notes on standard error. Nothing is opened
-// or connected before a verb needs it.
+// sandwire CLI does: tokens in terok-sandbox's vault in cfg's vault dir,
+// unlocked through terok's passphrase chain (cfg.PassphraseChain, with a
+// prompt when standard input is a terminal), or in the plaintext store
+// when cfg's token store says so; the shield through cfg's shield command,
+// the podman service chosen as podman-remote chooses it, and notes on
+// standard error. Nothing is opened or connected before a verb needs it.
 func New(cfg Config, opts ...Option) (*Sandbox, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -114,10 +116,20 @@ func New(cfg Config, opts ...Option) (*Sandbox, error) {
 	// How the configuration was assembled is the user's to know.
 	s.note(cfg.Notes...)
 	if s.tokens == nil {
-		s.ownStore = wiring.NewSQLiteStore(cfg.DBPath())
-		s.tokens = s.ownStore
+		s.tokens, s.ownStore = defaultTokenStore(cfg)
 	}
 	return s, nil
+}
+
+// defaultTokenStore is the vault, unless the configuration asks for the
+// plaintext development store.
+func defaultTokenStore(cfg Config) (wiring.TokenStore, io.Closer) {
+	if cfg.TokenStore == wiring.TokenStorePlaintext {
+		store := wiring.NewSQLiteStore(cfg.DBPath())
+		return store, store
+	}
+	store := wiring.NewVaultStore(cfg.DBPath(), cfg.PassphraseChain(os.LookupEnv, os.Stdin))
+	return store, store
 }
 
 // Config returns the sandbox's configuration.

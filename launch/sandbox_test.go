@@ -429,3 +429,72 @@ func TestCreateRefusesANamedVolumeThatBindsTheSandboxsState(t *testing.T) {
 		}
 	}
 }
+
+// TestNewKeepsTokensInTheVaultUnlessPlaintextIsConfigured launches with
+// the default token store: the vault, encrypted, unless the configuration
+// asks for the plaintext development store.
+func TestNewKeepsTokensInTheVaultUnlessPlaintextIsConfigured(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		store     wiring.TokenStoreKind
+		plaintext bool
+	}{
+		{"by default tokens go to the encrypted vault", "", false},
+		{"the vault by its name", wiring.TokenStoreVault, false},
+		{"plaintext only when the configuration says so", wiring.TokenStorePlaintext, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.TokenStore, cfg.CredentialsUseKeyring = tc.store, false
+			secret := filepath.Join(t.TempDir(), "passphrase")
+			if err := os.WriteFile(secret, []byte("launch test passphrase\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			command := "cat " + secret
+			cfg.CredentialsPassphraseCommand = &command
+			sb, err := launch.New(cfg, launch.WithServer(newFakeServer()), launch.WithShield(nil), launch.WithNotes(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			if _, err := sb.Create(t.Context(), "web", spec(), proj, nil); err != nil {
+				t.Fatal(err)
+			}
+			head := make([]byte, 16)
+			f, err := os.Open(cfg.DBPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Read(head); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(head) == "SQLite format 3\x00"; got != tc.plaintext {
+				t.Errorf("the token store starts with the plaintext header: %v, want %v", got, tc.plaintext)
+			}
+		})
+	}
+}
+
+func TestNewWithALockedVaultFailsTheLaunch(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.CredentialsUseKeyring = false
+	// No terminal either, even when the tests run in one: nothing to ask.
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	stdin := os.Stdin
+	os.Stdin = devNull
+	sb, err := launch.New(cfg, launch.WithServer(newFakeServer()), launch.WithShield(nil), launch.WithNotes(nil))
+	os.Stdin = stdin
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	_, err = sb.Create(t.Context(), "web", spec(), proj, nil)
+	if !errors.Is(err, launch.ErrVaultLocked) || !errors.Is(err, launch.ErrUnavailable) {
+		t.Errorf("Create with no passphrase anywhere = %v, want ErrVaultLocked (unavailable)", err)
+	}
+}

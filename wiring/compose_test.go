@@ -1,17 +1,21 @@
 package wiring_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/sandwire/sandwire/internal/vaulttest"
 	"github.com/sandwire/sandwire/wiring"
 )
 
@@ -488,6 +492,44 @@ func TestComposeRefusesBeforeWritingAnything(t *testing.T) {
 				t.Errorf("Compose returned a launch alongside the error: %+v", l)
 			}
 			assertNothingWritten(t, cfg)
+		})
+	}
+}
+
+func TestComposeWithAVaultItCannotOpenLaysNothingDown(t *testing.T) {
+	cases := []struct {
+		name  string
+		vault func(t *testing.T, path string)
+		chain wiring.PassphraseChain
+		want  error
+	}{
+		{"a locked vault", func(*testing.T, string) {}, nil, wiring.ErrVaultLocked},
+		{"a wrong passphrase", func(t *testing.T, path string) {
+			if err := vaulttest.MakeVault(path, plainPassphrase); err != nil {
+				t.Fatal(err)
+			}
+		}, givenChain(testPassphrase), wiring.ErrWrongPassphrase},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, wiring.ServicesSocket)
+			tc.vault(t, cfg.DBPath())
+			before := snapshot(t, cfg.VaultDir)
+			store := wiring.NewVaultStore(cfg.DBPath(), tc.chain)
+			defer store.Close()
+			_, err := compose(context.Background(), cfg, "web", wiring.Request{Scope: "proj", NoShield: true}, wiring.ComposeOptions{Tokens: store})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Compose = %v, want %v", err, tc.want)
+			}
+			if got := tree(t, cfg.StateDir); !slices.Equal(got, []string{"sandbox", "sandbox/locks", "sandbox/locks/web.lock"}) {
+				t.Errorf("the state dir holds %q, want the name's lock alone", got)
+			}
+			if got := tree(t, cfg.RuntimeDir); len(got) != 0 {
+				t.Errorf("the runtime dir holds %q, want nothing", got)
+			}
+			if !maps.EqualFunc(before, snapshot(t, cfg.VaultDir), bytes.Equal) {
+				t.Error("the vault dir changed")
+			}
 		})
 	}
 }

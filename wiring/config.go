@@ -56,16 +56,34 @@ type Config struct {
 	// BridgeBinary is the container-side bridge program; empty means
 	// looking for it beside sandwire and in the helper-binary dirs.
 	BridgeBinary string `toml:"bridge_binary"`
-	// CredentialsUseKeyring and CredentialsPassphraseCommand are passed to
-	// the supervisor through the sidecar.
+	// CredentialsUseKeyring and CredentialsPassphraseCommand are terok's
+	// credentials.use_keyring and credentials.passphrase_command: whether
+	// the vault's passphrase chain asks the OS keyring, and the command
+	// that prints the passphrase. sandwire unlocks the vault with them
+	// (Config.PassphraseChain) and passes them to the supervisor through
+	// the sidecar.
 	CredentialsUseKeyring        bool    `toml:"credentials_use_keyring"`
 	CredentialsPassphraseCommand *string `toml:"credentials_passphrase_command"`
+	// TokenStore is where phantom tokens are kept: TokenStoreVault (the
+	// default; empty means it too), terok-sandbox's encrypted credentials
+	// DB, or TokenStorePlaintext, a plaintext SQLite file for development
+	// that terok's signer and broker cannot read and that is never put
+	// over an encrypted DB. It is read only from the configuration file.
+	TokenStore TokenStoreKind `toml:"token_store"`
 
 	// Notes are messages for the user about how LoadConfig assembled the
 	// configuration (a key that sandwire's file and terok's config.yml
 	// both set, differently).
 	Notes []string `toml:"-"`
 }
+
+// TokenStoreKind names a token store.
+type TokenStoreKind string
+
+const (
+	TokenStoreVault     TokenStoreKind = "vault"
+	TokenStorePlaintext TokenStoreKind = "plaintext"
+)
 
 // ErrInvalidConfig is wrapped by every configuration error.
 var ErrInvalidConfig = newSentinel(errdefs.ErrInvalidArgument, "invalid sandwire configuration")
@@ -81,6 +99,7 @@ func DefaultConfig(euid int, lookup LookupEnv) Config {
 		ShieldProfiles:        []string{DefaultShieldProfile},
 		ShieldCommand:         "terok-shield",
 		CredentialsUseKeyring: true,
+		TokenStore:            TokenStoreVault,
 	}
 	if euid == 0 {
 		c.StateDir = "/var/lib/terok/sandbox"
@@ -172,7 +191,8 @@ func (c *Config) mergeFile(file string, mustExist bool) (defined func(key string
 	return func(key string) bool { return md.IsDefined(key) }, nil
 }
 
-// Validate checks that every path is absolute and the services mode is known.
+// Validate checks that every path is absolute and the services mode and
+// the token store are known.
 func (c Config) Validate() error {
 	for _, p := range []struct{ name, value string }{
 		{"state dir", c.StateDir}, {"runtime dir", c.RuntimeDir}, {"vault dir", c.VaultDir},
@@ -185,6 +205,11 @@ func (c Config) Validate() error {
 	case ServicesSocket, ServicesTCP:
 	default:
 		return fmt.Errorf("%w: services mode %q must be %q or %q", ErrInvalidConfig, c.ServicesMode, ServicesSocket, ServicesTCP)
+	}
+	switch c.TokenStore {
+	case "", TokenStoreVault, TokenStorePlaintext:
+	default:
+		return fmt.Errorf("%w: token store %q must be %q or %q", ErrInvalidConfig, c.TokenStore, TokenStoreVault, TokenStorePlaintext)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ func baseDefaults() wiring.Config {
 		ShieldProfiles:        []string{wiring.DefaultShieldProfile},
 		ShieldCommand:         "terok-shield",
 		CredentialsUseKeyring: true,
+		TokenStore:            wiring.TokenStoreVault,
 	}
 }
 
@@ -134,6 +135,7 @@ shield_command = "/opt/shield"
 bridge_binary = "/opt/terok-bridge"
 credentials_use_keyring = false
 credentials_passphrase_command = "pass show vault"
+token_store = "plaintext"
 `, fileState, fileRuntime, fileVault))
 	// The default file of a user whose XDG_CONFIG_HOME is xdgConfig.
 	writeFile(t, filepath.Join(xdgConfig, "sandwire", "sandwire.toml"), fmt.Sprintf("state_dir = %q\n", fileState))
@@ -165,6 +167,7 @@ credentials_passphrase_command = "pass show vault"
 		c.BridgeBinary = "/opt/terok-bridge"
 		c.CredentialsUseKeyring = false
 		c.CredentialsPassphraseCommand = ptr("pass show vault")
+		c.TokenStore = wiring.TokenStorePlaintext
 	})
 
 	cases := []struct {
@@ -426,6 +429,9 @@ func TestConfigValidate(t *testing.T) {
 		{"empty vault dir is rejected", func(c *wiring.Config) { c.VaultDir = "" }, false},
 		{"relative vault dir is rejected", func(c *wiring.Config) { c.VaultDir = "v" }, false},
 		{"empty services mode is rejected", func(c *wiring.Config) { c.ServicesMode = "" }, false},
+		{"the plaintext token store is valid", func(c *wiring.Config) { c.TokenStore = wiring.TokenStorePlaintext }, true},
+		{"the vault token store is valid", func(c *wiring.Config) { c.TokenStore = wiring.TokenStoreVault }, true},
+		{"an unknown token store is rejected", func(c *wiring.Config) { c.TokenStore = "sqlite" }, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -47,11 +47,21 @@
 // the container's host-side wiring is gone (runtime dir, socket dirs,
 // bridge resources), so that its mounts have sources when it starts.
 //
+// # The vault
+//
+// The default TokenStore is VaultStore, terok-sandbox's SQLCipher 4
+// credentials DB; its passphrase comes from a PassphraseChain of tiers in
+// terok's order (SystemdCreds, OSKeyring, SessionCache, PassphraseCommand,
+// Prompt), which Config.PassphraseChain builds from the configuration.
+// SQLiteStore is a plaintext store for development.
+//
 // # Errors
 //
 // Errors fall in containerd's errdefs categories (invalid argument,
 // already exists, not found, unavailable, failed precondition), tested
 // with errors.Is; the sentinels ErrInvalidName, ErrInvalidScope,
 // ErrInvalidConfig, ErrInvalidEdits, ErrNotWired, ErrCleanedUp and
-// ErrBridgesGone each name one check.
+// ErrBridgesGone each name one check, and ErrVaultLocked,
+// ErrWrongPassphrase and ErrTokenStoreUnavailable the token store's
+// failures.
 package wiring

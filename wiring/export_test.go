@@ -2,7 +2,6 @@ package wiring
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -50,15 +49,6 @@ func writeFileNoFollow(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-func readFileNoFollow(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
-}
-
 // The pure composition and the host-state helpers, which only Compose
 // uses outside the tests.
 type EditsInput = editsInput
@@ -86,3 +76,7 @@ func SettleBridgesAt(t interface{ Cleanup(func()) }, d time.Duration) {
 // ForgetBridgeVersions empties this process's cache of bridge versions, as
 // a new process starts with.
 func ForgetBridgeVersions() { bridgeVersions.Clear() }
+
+// Reveal is a passphrase's value, for the tests that check which one a
+// tier found.
+func Reveal(p Passphrase) string { return p.reveal() }

@@ -116,13 +116,13 @@ func (r *Restored) ensureDir(cfg Config, dir string) error {
 	case err != nil:
 		return fmt.Errorf("re-creating %s: %w", dir, err)
 	case !st.IsDir():
-		return fmt.Errorf("re-creating %s: a %s is there, not a directory; remove it", dir, fileKind(st.Mode()))
+		return fmt.Errorf("re-creating %s: a %s is there, not a directory; remove it", dir, modeKind(st.Mode()))
 	}
 	return nil
 }
 
-// fileKind names what a mode says a file is.
-func fileKind(m fs.FileMode) string {
+// modeKind names what a mode says a file is.
+func modeKind(m fs.FileMode) string {
 	if m&fs.ModeSymlink != 0 {
 		return "symlink"
 	}

@@ -9,8 +9,11 @@ import (
 )
 
 // TokenStore keeps the phantom tokens the vault broker and the SSH signer
-// accept. The default is a SQLite file in the vault dir (SQLiteStore); a
-// caller with its own vault supplies its own implementation.
+// accept. The default is terok-sandbox's vault in the vault dir
+// (VaultStore); SQLiteStore is a plaintext one for development; a caller
+// with its own vault supplies its own implementation. A store that also
+// has an Unlock(context.Context) error method is unlocked by Compose
+// before a launch that mints lays anything down.
 type TokenStore interface {
 	// Mint creates and stores a phantom token bound to scope, subject
 	// (the container name), credential set and provider.

@@ -80,18 +80,60 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-func TestSQLiteStoreCreatesItsFileLazily(t *testing.T) {
+// tokenStore is what the tests use of both token stores.
+type tokenStore interface {
+	wiring.TokenStore
+	Path() string
+	Lookup(ctx context.Context, token string) (wiring.TokenRecord, bool, error)
+	CountSubject(ctx context.Context, subject string) (int, error)
+	Close() error
+}
+
+// storeKinds are the two token stores: every test of a store's behaviour
+// runs on both.
+var storeKinds = []struct {
+	name string
+	open func(path string) tokenStore
+}{
+	{"plaintext store", func(path string) tokenStore { return wiring.NewSQLiteStore(path) }},
+	{"vault", func(path string) tokenStore { return wiring.NewVaultStore(path, givenChain(testPassphrase)) }},
+}
+
+// forEachStore runs test once for each kind of store.
+func forEachStore(t *testing.T, test func(t *testing.T, open func(path string) tokenStore)) {
+	for _, kind := range storeKinds {
+		t.Run(kind.name, func(t *testing.T) { test(t, kind.open) })
+	}
+}
+
+func TestTokenStoresCreateTheirFileLazily(t *testing.T) {
+	forEachStore(t, testCreatesItsFileLazily)
+}
+
+func testCreatesItsFileLazily(t *testing.T, open func(string) tokenStore) {
 	path := filepath.Join(t.TempDir(), "vault", "credentials.db")
-	s := wiring.NewSQLiteStore(path)
+	s := open(path)
 	defer s.Close()
 	if s.Path() != path {
 		t.Errorf("Path() = %q, want %q", s.Path(), path)
 	}
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
-		t.Fatalf("NewSQLiteStore created %s (lstat: %v)", path, err)
+		t.Fatalf("making the store created %s (lstat: %v)", path, err)
 	}
 	if _, err := os.Lstat(filepath.Dir(path)); !os.IsNotExist(err) {
-		t.Fatalf("NewSQLiteStore created %s (lstat: %v)", filepath.Dir(path), err)
+		t.Fatalf("making the store created %s (lstat: %v)", filepath.Dir(path), err)
+	}
+	for _, read := range []func() error{
+		func() error { _, err := s.CountSubject(context.Background(), "web"); return err },
+		func() error { _, err := s.RevokeSubject(context.Background(), "proj", "web"); return err },
+		func() error { return s.Revoke(context.Background(), "terok-p-00000000000000000000000000000000") },
+	} {
+		if err := read(); err != nil {
+			t.Fatalf("reading or revoking before the first mint = %v", err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("reading or revoking created %s (lstat: %v)", filepath.Dir(path), err)
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("Close of an unopened store = %v", err)
@@ -112,9 +154,11 @@ func TestSQLiteStoreCreatesItsFileLazily(t *testing.T) {
 	}
 }
 
-func TestSQLiteStore(t *testing.T) {
+func TestTokenStores(t *testing.T) { forEachStore(t, testTokenStore) }
+
+func testTokenStore(t *testing.T, open func(string) tokenStore) {
 	ctx := context.Background()
-	s := wiring.NewSQLiteStore(filepath.Join(t.TempDir(), "credentials.db"))
+	s := open(filepath.Join(t.TempDir(), "credentials.db"))
 	defer s.Close()
 
 	mint := func(scope, subject, set, provider string) string {
@@ -216,7 +260,7 @@ func TestSQLiteStore(t *testing.T) {
 		}
 	})
 	t.Run("tokens survive reopening the file", func(t *testing.T) {
-		again := wiring.NewSQLiteStore(s.Path())
+		again := open(s.Path())
 		defer again.Close()
 		rec, ok, err := again.Lookup(ctx, dbSSH)
 		want := wiring.TokenRecord{Scope: "proj", Subject: "db", CredentialSet: "proj", Provider: wiring.SSHProvider}
@@ -226,9 +270,11 @@ func TestSQLiteStore(t *testing.T) {
 	})
 }
 
-func TestSQLiteStoreConcurrentMint(t *testing.T) {
+func TestTokenStoresConcurrentMint(t *testing.T) { forEachStore(t, testConcurrentMint) }
+
+func testConcurrentMint(t *testing.T, open func(string) tokenStore) {
 	ctx := context.Background()
-	s := wiring.NewSQLiteStore(filepath.Join(t.TempDir(), "credentials.db"))
+	s := open(filepath.Join(t.TempDir(), "credentials.db"))
 	defer s.Close()
 
 	const n = 20
@@ -261,11 +307,15 @@ func TestSQLiteStoreConcurrentMint(t *testing.T) {
 	}
 }
 
-func TestSQLiteStoreConcurrentStoresOnOneFile(t *testing.T) {
+func TestTokenStoresConcurrentStoresOnOneFile(t *testing.T) {
+	forEachStore(t, testConcurrentStoresOnOneFile)
+}
+
+func testConcurrentStoresOnOneFile(t *testing.T, open func(string) tokenStore) {
 	// Two stores on one file stand in for two processes.
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "credentials.db")
-	stores := []*wiring.SQLiteStore{wiring.NewSQLiteStore(path), wiring.NewSQLiteStore(path)}
+	stores := []tokenStore{open(path), open(path)}
 	for _, s := range stores {
 		defer s.Close()
 	}
@@ -300,12 +350,14 @@ func TestSQLiteStoreConcurrentStoresOnOneFile(t *testing.T) {
 	}
 }
 
-func TestSQLiteStoreOpenErrors(t *testing.T) {
+func TestTokenStoresOpenErrors(t *testing.T) { forEachStore(t, testOpenErrors) }
+
+func testOpenErrors(t *testing.T, open func(string) tokenStore) {
 	ctx := context.Background()
 	// A regular file where the store's directory should be.
 	blocker := filepath.Join(t.TempDir(), "file")
 	writeFile(t, blocker, "x")
-	s := wiring.NewSQLiteStore(filepath.Join(blocker, "credentials.db"))
+	s := open(filepath.Join(blocker, "credentials.db"))
 	defer s.Close()
 
 	checks := []struct {
@@ -330,12 +382,14 @@ func TestSQLiteStoreOpenErrors(t *testing.T) {
 	}
 }
 
-func TestTokenStoreSideFilesAreOwnerOnly(t *testing.T) {
+func TestTokenStoreSideFilesAreOwnerOnly(t *testing.T) { forEachStore(t, testSideFilesOwnerOnly) }
+
+func testSideFilesOwnerOnly(t *testing.T, open func(string) tokenStore) {
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	store := wiring.NewSQLiteStore(filepath.Join(dir, "credentials.db"))
+	store := open(filepath.Join(dir, "credentials.db"))
 	defer store.Close()
 	if _, err := store.Mint(context.Background(), "proj", "box", "proj", wiring.SSHProvider); err != nil {
 		t.Fatal(err)

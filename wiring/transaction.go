@@ -119,10 +119,24 @@ func Compose(ctx context.Context, in *Intent, opts ComposeOptions) (_ *Launch, e
 	if err := checkNoState(cfg, name); err != nil {
 		return nil, err
 	}
+	if err := unlockTokens(ctx, in.plan, opts.Tokens); err != nil {
+		return nil, err
+	}
 	if err := l.layDown(ctx, in, opts); err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// unlockTokens unlocks a token store that has an Unlock method (the vault)
+// when the plan mints tokens, before any state is laid down: a vault that
+// is locked or will not take the passphrase fails the launch with nothing
+// to undo but the name's lock.
+func unlockTokens(ctx context.Context, plan Plan, tokens TokenStore) error {
+	if u, ok := tokens.(interface{ Unlock(context.Context) error }); ok && plan.SSH {
+		return u.Unlock(ctx)
+	}
+	return nil
 }
 
 // checkNoState fails when anything keyed by name is already on disk.
