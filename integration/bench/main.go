@@ -200,10 +200,18 @@ func startServer(ctx context.Context, binary, state, sandwire, image string) (_ 
 	s.cfg = wiring.DefaultConfig(0, func(string) (string, bool) { return "", false })
 	s.cfg.StateDir, s.cfg.RuntimeDir, s.cfg.VaultDir = filepath.Join(state, "state"), filepath.Join(state, "run"), filepath.Join(state, "vault")
 	s.cfg.BridgeBinary = filepath.Join(filepath.Dir(sandwire), wiring.BridgeBinaryName)
+	// The vault's passphrase as a user gives it: terok's passphrase_command
+	// printing a file of theirs. Every launch with a scope pays the vault's
+	// key derivation, as on a real terok host.
+	config, unlock, err := benchUnlock(state)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.CredentialsPassphraseCommand = &unlock
 	if s.sb, err = launch.New(s.cfg, launch.WithServer(s.client), launch.WithNotes(nil)); err != nil {
 		return nil, err
 	}
-	s.env = append(svc.Env(), "SANDWIRE_CONFIG=/dev/null",
+	s.env = append(svc.Env(), wiring.EnvConfigFile+"="+config,
 		wiring.EnvStateDir+"="+s.cfg.StateDir, wiring.EnvRuntimeDir+"="+s.cfg.RuntimeDir, wiring.EnvVaultDir+"="+s.cfg.VaultDir)
 	return s, nil
 }
@@ -324,4 +332,20 @@ func print(r Report) {
 			fmt.Printf("heap after launches (tenths): %v\n", s.HeapAfter)
 		}
 	}
+}
+
+// benchUnlock writes, under dir, a passphrase file (mode 0600) and a
+// configuration whose passphrase_command prints it; it returns the
+// configuration's path and the command.
+func benchUnlock(dir string) (config, command string, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	pass := filepath.Join(dir, "vault-passphrase")
+	if err := os.WriteFile(pass, []byte("sandwire bench vault passphrase\n"), 0o600); err != nil {
+		return "", "", err
+	}
+	command = "cat " + pass
+	config = filepath.Join(dir, "sandwire.toml")
+	return config, command, os.WriteFile(config, []byte(fmt.Sprintf("credentials_passphrase_command = %q\n", command)), 0o600)
 }
