@@ -19,8 +19,8 @@ import (
 
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/sandwire/sandwire/integration/podmantest"
-	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/internal/vaulttest"
+	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanapi"
 	"github.com/sandwire/sandwire/wiring"
 )
