@@ -36,8 +36,10 @@ func TestDoctor(t *testing.T) {
 
 	t.Run("a healthy host passes every check", func(t *testing.T) {
 		sb := healthy(t)
+		sb.create("sw-doctor-healthy", []string{"--no-shield", "--scope", "proj"}, svc.Image(), "true")
 		r := sb.sandwire("--url", svc.URL(), "doctor")
-		if r.code != 0 || strings.Contains(r.stdout, "FAIL") || !strings.Contains(r.stdout, "ok    podman service: podman ") {
+		if r.code != 0 || strings.Contains(r.stdout, "FAIL") || !strings.Contains(r.stdout, "ok    podman service: podman ") ||
+			!strings.Contains(r.stdout, "came from the passphrase-command tier") {
 			t.Errorf("doctor on a healthy host: %s", r)
 		}
 		r = sb.sandwire("--url", svc.URL(), "doctor", "--json")
@@ -86,6 +88,12 @@ func TestDoctor(t *testing.T) {
 			}
 			return nil
 		}, "FAIL  wired container sw-doctor-reboot", "sandwire start sw-doctor-reboot"},
+		{"a vault the passphrase does not open", func(t *testing.T, sb *sandbox) []string {
+			sb.create("sw-doctor-vault", []string{"--no-shield", "--scope", "proj"}, svc.Image(), "true")
+			sb.unlock = sb.passphraseCommand("not the vault's passphrase")
+			sb.writeConfig(fmt.Sprintf("shield_command = %q\n", shieldPath))
+			return nil
+		}, "FAIL  token store", "passphrase"},
 		{"state whose container is gone", func(t *testing.T, sb *sandbox) []string {
 			sb.create("sw-doctor-stray", []string{"--no-shield", "--scope", "proj"}, svc.Image(), "true")
 			if _, err := svc.Podman("rm", "-f", "sw-doctor-stray"); err != nil {

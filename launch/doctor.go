@@ -85,8 +85,22 @@ type tokenCounter interface {
 	CountSubject(ctx context.Context, subject string) (int, error)
 }
 
+// unlocker is a token store behind a passphrase chain (the vault).
+type unlocker interface {
+	Unlock(ctx context.Context) error
+	Tier() string
+}
+
 func (s *Sandbox) tokenStoreCheck(ctx context.Context) Check {
 	c := Check{Name: "token store"}
+	if v, ok := s.tokens.(unlocker); ok {
+		if err := v.Unlock(ctx); err != nil {
+			c.Detail, c.Fix = Redact(err.Error()), "give the vault its passphrase through one of terok's tiers (systemd-creds, the OS keyring, the kernel keyring, credentials_passphrase_command, a terminal)"
+			return c
+		}
+		c.OK, c.Detail = true, fmt.Sprintf("the vault %s unlocks; its passphrase came from the %s tier", s.cfg.DBPath(), v.Tier())
+		return c
+	}
 	store, ok := s.tokens.(tokenCounter)
 	if !ok {
 		c.OK, c.Detail = true, "a token store of the caller's, not checked"
