@@ -128,7 +128,7 @@ func defaultTokenStore(cfg Config) (wiring.TokenStore, io.Closer) {
 		store := wiring.NewSQLiteStore(cfg.DBPath())
 		return store, store
 	}
-	store := wiring.NewVaultStore(cfg.DBPath(), cfg.PassphraseChain(os.LookupEnv, os.Stdin))
+	store := wiring.NewVaultStore(cfg.DBPath(), cfg.PassphraseChain(os.LookupEnv, os.Stdin), wiring.WithKeyCache(cfg.VaultKeyCache()))
 	return store, store
 }
 

@@ -80,3 +80,12 @@ func ForgetBridgeVersions() { bridgeVersions.Clear() }
 // Reveal is a passphrase's value, for the tests that check which one a
 // tier found.
 func Reveal(p Passphrase) string { return p.reveal() }
+
+// CountDerivations makes the store count its key derivations in n.
+func (s *VaultStore) CountDerivations(n *int) {
+	derive := s.derive
+	s.derive = func(p Passphrase, salt []byte) ([]byte, error) {
+		*n++
+		return derive(p, salt)
+	}
+}

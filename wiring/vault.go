@@ -76,12 +76,28 @@ type VaultStore struct {
 	// once resolved; they are guarded by the table's lock.
 	pass Passphrase
 	tier string
+	// keys, when set, keeps the derived key between processes.
+	keys *KeyCache
+	// derive is the key derivation; a test counts its calls.
+	derive func(Passphrase, []byte) ([]byte, error)
+}
+
+// VaultOption configures a VaultStore.
+type VaultOption func(*VaultStore)
+
+// WithKeyCache keeps the vault's derived key in cache between processes
+// (see KeyCache).
+func WithKeyCache(cache KeyCache) VaultOption {
+	return func(s *VaultStore) { s.keys = &cache }
 }
 
 // NewVaultStore returns the vault at path, unlocked through chain.
-func NewVaultStore(path string, chain PassphraseChain) *VaultStore {
-	s := &VaultStore{chain: chain}
+func NewVaultStore(path string, chain PassphraseChain, opts ...VaultOption) *VaultStore {
+	s := &VaultStore{chain: chain, derive: deriveVaultKey}
 	s.tokenTable = &tokenTable{path: path, connect: s.connect}
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
 
@@ -134,37 +150,79 @@ func (s *VaultStore) connect(ctx context.Context) (*sql.DB, error) {
 	if err := s.resolve(ctx); err != nil {
 		return nil, err
 	}
+	var db *sql.DB
+	switch {
+	case strings.ContainsRune(s.pass.reveal(), 0):
+		err = fmt.Errorf("%w: the passphrase holds a NUL byte, which SQLCipher cannot take", ErrWrongPassphrase)
+	case kind == fileOther:
+		db, err = s.openExisting(ctx)
+	default:
+		db, err = s.openNew(ctx)
+	}
+	if errors.Is(err, ErrWrongPassphrase) {
+		// The next try walks the chain again, once a tier is fixed.
+		s.pass, s.tier = Passphrase{}, ""
+	}
+	return db, err
+}
+
+// openNew creates the vault: SQLCipher makes the new file's salt and
+// derives its key itself.
+func (s *VaultStore) openNew(ctx context.Context) (*sql.DB, error) {
 	created, err := createPrivate(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating %s: %w", ErrTokenStoreUnavailable, s.path, err)
 	}
 	db, err := openVault(ctx, s.path, s.pass)
-	if err != nil {
-		if created {
-			// Nothing was written to a new file: take it away again.
-			os.Remove(s.path)
-		}
-		if errors.Is(err, ErrWrongPassphrase) {
-			// The next try walks the chain again, once a tier is fixed.
-			s.pass, s.tier = Passphrase{}, ""
-		}
-		return nil, err
+	if err != nil && created {
+		// Nothing was written to a new file: take it away again.
+		os.Remove(s.path)
 	}
-	return db, nil
+	return db, err
 }
 
-// openVault opens the SQLCipher DB at path with pass and makes terok's
-// schema in it when it is new. The passphrase reaches SQLCipher as the
-// driver's _pragma_key, which keys each new connection before anything
-// reads the file; SQLCipher 4.4.2's defaults are the parameters
-// cipher_compatibility = 4 sets, as terok sets them (PBKDF2-HMAC-SHA512,
-// 256000 rounds, 4096-byte pages, HMAC-SHA512). Setting them again once the
-// driver has opened the file fails, so they are checked instead. The DSN
-// holding the passphrase goes to the driver alone and is never formatted.
-func openVault(ctx context.Context, path string, pass Passphrase) (*sql.DB, error) {
-	if strings.ContainsRune(pass.reveal(), 0) {
-		return nil, fmt.Errorf("%w: the passphrase holds a NUL byte, which SQLCipher cannot take", ErrWrongPassphrase)
+// openExisting opens the vault file there is with its raw key: the key
+// cache's, or one derived here from the passphrase and the file's salt,
+// which the cache then keeps when the passphrase's tier allows.
+func (s *VaultStore) openExisting(ctx context.Context) (*sql.DB, error) {
+	salt, err := readVaultSalt(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrTokenStoreUnavailable, s.path, err)
 	}
+	if s.keys != nil {
+		if key, ok := s.keys.Load(s.path, salt, s.pass); ok {
+			db, err := openVault(ctx, s.path, vaultRawKey(key))
+			clear(key)
+			if !errors.Is(err, ErrWrongPassphrase) {
+				return db, err
+			}
+			// An entry that does not open the file (rekeyed in place, or
+			// written by something else) is dropped; derive afresh.
+			s.keys.Forget(s.path)
+		}
+	}
+	key, err := s.derive(s.pass, salt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: deriving the key of %s: %w", ErrTokenStoreUnavailable, s.path, err)
+	}
+	defer clear(key)
+	db, err := openVault(ctx, s.path, vaultRawKey(key))
+	if err == nil && s.keys != nil && s.tier != (Prompt{}).Tier() {
+		s.keys.Store(s.path, salt, s.pass, key)
+	}
+	return db, err
+}
+
+// openVault opens the SQLCipher DB at path with pass (a passphrase, or a
+// raw key as vaultRawKey gives it) and makes terok's schema in it when it
+// is new. The key reaches SQLCipher as the driver's _pragma_key, which
+// keys each new connection before anything reads the file; SQLCipher
+// 4.4.2's defaults are the parameters cipher_compatibility = 4 sets, as
+// terok sets them (PBKDF2-HMAC-SHA512, 256000 rounds, 4096-byte pages,
+// HMAC-SHA512). Setting them again once the driver has opened the file
+// fails, so they are checked instead. The DSN holding the key goes to the
+// driver alone and is never formatted.
+func openVault(ctx context.Context, path string, pass Passphrase) (*sql.DB, error) {
 	// The driver runs PRAGMA key = "<value>": a double quote is doubled.
 	key := strings.ReplaceAll(pass.reveal(), `"`, `""`)
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
