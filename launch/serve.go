@@ -8,13 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/errorhandling"
+	"github.com/sandwire/sandwire/wiring"
 	"github.com/sirupsen/logrus"
 )
 
@@ -23,10 +27,42 @@ type ServeOptions struct {
 	// Request is what every container created through the handler is
 	// wired with, as Create's request.
 	Request Request
+	// Scopes are the vault scopes a creator may choose for its container
+	// instead of Request's, by giving it the label ScopeLabel.
+	Scopes []string
 	// MaxBodyBytes bounds every request body the handler decodes to
 	// decide on it (creates and the other bodies of the endpoint table);
 	// zero means 4 MiB. Bodies passed through unread are not bounded.
 	MaxBodyBytes int64
+}
+
+// ScopeLabel is the label by which a container created through Handler
+// chooses its vault scope, one of ServeOptions.Scopes. Like every terok.*
+// label it is the sandbox's: the handler takes it off the spec and wires
+// the container with the scope it names; on any other create it is
+// refused.
+const ScopeLabel = wiring.LabelPrefix + "sandbox.scope"
+
+// requestFor is the request a create with labels is wired with, and the
+// labels without ScopeLabel. A scope the serve options do not allow is
+// refused.
+func (o ServeOptions) requestFor(labels map[string]string) (Request, map[string]string, error) {
+	scope, ok := labels[ScopeLabel]
+	if !ok {
+		return o.Request, labels, nil
+	}
+	if !slices.Contains(o.Scopes, scope) {
+		allowed := "serve allows none (sandwire serve --allow-scope)"
+		if len(o.Scopes) > 0 {
+			allowed = "serve allows " + strings.Join(o.Scopes, ", ")
+		}
+		return Request{}, nil, &Refusal{What: "label " + ScopeLabel + "=" + scope, Why: "the scope is not one the creator may choose: " + allowed}
+	}
+	req := o.Request
+	req.Scope = scope
+	rest := maps.Clone(labels)
+	delete(rest, ScopeLabel)
+	return req, rest, nil
 }
 
 // defaultMaxBody bounds decoded bodies: a create body is a few kB.

@@ -52,12 +52,18 @@ func createLibpod(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string
 		writeError(w, http.StatusForbidden, &Refusal{What: "env_host", Why: "the container would get the environment of the serve host, not its client's"})
 		return
 	}
+	req, labels, err := p.opts.requestFor(s.Labels)
+	if err != nil {
+		writeError(w, http.StatusForbidden, err)
+		return
+	}
+	s.Labels = labels
 	ctr, err := p.withName(r.Context(), s.Name, func(name string) (*Container, error) {
 		spec := *s
 		spec.Name = ""
 		// The libpod create never pulls: podman-remote pulls first, through
 		// the images endpoint, which serve passes on.
-		return p.sb.Create(r.Context(), name, &spec, p.opts.Request, &CreateOptions{Pull: &PullOptions{Policy: PullNever}})
+		return p.sb.Create(r.Context(), name, &spec, req, &CreateOptions{Pull: &PullOptions{Policy: PullNever}})
 	})
 	if err != nil {
 		writeLaunchError(w, err)
@@ -134,6 +140,12 @@ func createDocker(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string
 			q.Del(k) // set again, once, to the name decided on
 		}
 	}
+	req, labels, err := p.opts.requestFor(body.Config.Labels)
+	if err != nil {
+		writeError(w, http.StatusForbidden, err)
+		return
+	}
+	body.Config.Labels = labels
 	check, err := dockerSpec(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -148,7 +160,7 @@ func createDocker(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string
 		q.Set("name", name)
 		path := r.URL.Path + "?" + q.Encode()
 		// Docker's create never pulls: the client pulls first.
-		return p.sb.launchChecked(r.Context(), name, check, p.opts.Request, func(context.Context, Server) (sender, error) {
+		return p.sb.launchChecked(r.Context(), name, check, req, func(context.Context, Server) (sender, error) {
 			return func(ctx context.Context, l *wiring.Launch) (podmanapi.Created, error) {
 				created, data, err := p.sendDocker(ctx, path, wireDocker(body, l.Edits))
 				if err == nil {

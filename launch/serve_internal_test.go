@@ -259,3 +259,43 @@ func TestQueryTrueReadsWhatPodmanCouldRead(t *testing.T) {
 		})
 	}
 }
+
+func TestServeScopeLabelChoosesAnAllowedScope(t *testing.T) {
+	opts := ServeOptions{Request: Request{Scope: "default", NoShield: true}, Scopes: []string{"alpha", "beta"}}
+	cases := []struct {
+		name      string
+		opts      ServeOptions
+		labels    map[string]string
+		wantScope string
+		wantRest  map[string]string
+		refused   bool
+	}{
+		{"no label keeps serve's scope", opts, map[string]string{"app": "web"}, "default", map[string]string{"app": "web"}, false},
+		{"an allowed scope is taken and the label taken off", opts, map[string]string{ScopeLabel: "beta", "app": "web"}, "beta", map[string]string{"app": "web"}, false},
+		{"a scope serve does not allow is refused", opts, map[string]string{ScopeLabel: "gamma"}, "", nil, true},
+		{"an empty scope is refused", opts, map[string]string{ScopeLabel: ""}, "", nil, true},
+		{"without --allow-scope every choice is refused", ServeOptions{Request: Request{Scope: "default"}}, map[string]string{ScopeLabel: "default"}, "", nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, had := tc.labels[ScopeLabel]
+			req, rest, err := tc.opts.requestFor(tc.labels)
+			if _, has := tc.labels[ScopeLabel]; has != had {
+				t.Errorf("the caller's labels were changed")
+			}
+			if tc.refused {
+				var r *Refusal
+				if !errors.As(err, &r) || !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), ScopeLabel) {
+					t.Fatalf("requestFor = %v, want a refusal naming %s", err, ScopeLabel)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Scope != tc.wantScope || !req.NoShield && tc.opts.Request.NoShield || !reflect.DeepEqual(rest, tc.wantRest) {
+				t.Errorf("request %+v, labels %v; want scope %q, the rest of serve's request, labels %v", req, rest, tc.wantScope, tc.wantRest)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 func newServeCommand(g *globals) *cobra.Command {
 	var w wiringFlags
 	var listen, group string
+	var scopes []string
 	cmd := &cobra.Command{
 		Use:   "serve --listen unix:///PATH.sock|tcp://127.0.0.1:PORT [options]",
 		Short: "Serve a podman-compatible API that wires every container created through it",
@@ -27,7 +28,9 @@ front of the podman service chosen as podman-remote chooses it. Every
 container created through it is wired into the sandbox with the wiring
 flags given here; requests that would bypass or undo the wiring are refused
 with podman's error body; removals clean the sandbox state up; everything
-else passes through. A unix socket is made with mode 0600 (0660 with
+else passes through. A creator may choose its container's vault scope with
+the label terok.sandbox.scope=NAME, among the scopes --allow-scope names;
+any other scope it names is refused. A unix socket is made with mode 0600 (0660 with
 --group), and a path that is not a socket serve made is never replaced.
 SIGTERM or SIGINT stops it.`,
 		Example: `  sandwire serve --listen unix:///run/user/1000/sandwire.sock --scope myproj
@@ -48,12 +51,13 @@ SIGTERM or SIGINT stops it.`,
 				return err
 			}
 			defer sb.Close()
-			return serve(cmd.Context(), sb, ln, launch.ServeOptions{Request: w.request()})
+			return serve(cmd.Context(), sb, ln, launch.ServeOptions{Request: w.request(), Scopes: scopes})
 		},
 	}
 	w.register(cmd.Flags())
 	cmd.Flags().StringVar(&listen, "listen", "", "where to listen: unix:///PATH or tcp://127.0.0.1:PORT")
 	cmd.Flags().StringVar(&group, "group", "", "group that may use the unix socket (mode 0660)")
+	cmd.Flags().StringArrayVar(&scopes, "allow-scope", nil, "a vault scope a creator may choose with the label "+launch.ScopeLabel+" (can be given more than once)")
 	return cmd
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sandwire/sandwire/wiring"
 )
 
 // cliPath launches one container with whole processes and returns their
@@ -144,7 +146,7 @@ func (s *server) execCLI(ctx context.Context, name string) (int64, error) {
 	}
 	var flags []string
 	if err := json.Unmarshal(out, &flags); err != nil {
-		return 0, fmt.Errorf("sandwire prepare printed %q: %w", out, err)
+		return 0, fmt.Errorf("sandwire prepare printed %q: %w", wiring.Redact(string(out)), err)
 	}
 	_, podmanRSS, err := s.podmanCLI(ctx, "run", append([]string{"-d"}, flags...)...)
 	return max(rss, podmanRSS), err
@@ -158,7 +160,9 @@ func (s *server) process(ctx context.Context, bin string, args ...string) ([]byt
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, 0, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		// The exec path's arguments hold the tokens: never print them.
+		line := wiring.Redact(strings.Join(args, " "))
+		return nil, 0, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), line, err, wiring.Redact(strings.TrimSpace(stderr.String())))
 	}
 	return stdout.Bytes(), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
 }
