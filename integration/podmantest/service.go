@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -24,8 +25,12 @@ const ReadyTimeout = 30 * time.Second
 // fails on this kernel's hybrid cgroups); ulimits below the machine's hard
 // nofile limit; cgroupfs and a file events log, since there is no systemd
 // session; and a tmp dir of its own, so the service shares no alive file,
-// exit dir or events log with any other podman on the machine; and a
-// hooks dir of its own, empty until a test puts a hook there.
+// exit dir or events log with any other podman on the machine; a hooks
+// dir of its own, empty until a test puts a hook there; and a default
+// network of its own (name, subnet, config dir): services that share
+// podman's default network share netavark's firewall chains, and one
+// service tearing its last container down removes the chains another is
+// setting a container up in.
 const containersConf = `[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 
@@ -35,6 +40,11 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 tmp_dir = %q
 hooks_dir = [%q]
+
+[network]
+network_config_dir = %q
+default_network = %q
+default_subnet = %q
 `
 
 // Service is a private podman API service.
@@ -88,7 +98,8 @@ func NewWith(binary string) (_ *Service, err error) {
 	if err := os.MkdirAll(s.HooksDir(), 0o755); err != nil {
 		return nil, err
 	}
-	conf := fmt.Appendf(nil, containersConf, filepath.Join(dir, "tmp"), s.HooksDir())
+	netName, subnet := privateNetwork()
+	conf := fmt.Appendf(nil, containersConf, filepath.Join(dir, "tmp"), s.HooksDir(), filepath.Join(dir, "networks"), netName, subnet)
 	if major, err := majorVersion(binary); err != nil {
 		return nil, err
 	} else if major >= 5 {
@@ -105,6 +116,14 @@ func NewWith(binary string) (_ *Service, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// privateNetwork is a default network name and a /24 subnet for one
+// service, drawn at random from 10.128.0.0/10, far from podman's own
+// 10.88.0.0/16 and from the subnets netavark picks for new networks.
+func privateNetwork() (name, subnet string) {
+	n := rand.IntN(1 << 14)
+	return fmt.Sprintf("sandwire%d", n), fmt.Sprintf("10.%d.%d.0/24", 128+n>>8, n&0xff)
 }
 
 // Binary is the podman binary the service runs; as a client
