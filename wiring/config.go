@@ -146,7 +146,7 @@ func defaultConfigFile(euid int, lookup LookupEnv) string {
 // there is reported in Notes — then the environment overrides.
 func LoadConfig(euid int, lookup LookupEnv) (Config, error) {
 	c := DefaultConfig(euid, lookup)
-	terok, err := loadTerokSettings(terokConfigFiles(lookup))
+	terok, err := loadTerokSettings(terokConfigFiles(euid, lookup))
 	if err != nil {
 		return Config{}, err
 	}
@@ -159,7 +159,7 @@ func LoadConfig(euid int, lookup LookupEnv) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c.Notes = terok.conflicts(c, file, defined)
+	c.Notes = append(terok.notes, terok.conflicts(c, file, defined)...)
 	for env, field := range map[string]*string{EnvStateDir: &c.StateDir, EnvRuntimeDir: &c.RuntimeDir, EnvVaultDir: &c.VaultDir} {
 		if v, ok := lookup(env); ok && v != "" {
 			*field = v
