@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mattn/go-shellwords"
 	"github.com/zalando/go-keyring"
@@ -331,11 +332,13 @@ func lastLine(stderr string) string {
 	return ": " + Redact(last)
 }
 
-// Prompt is the interactive tier: it asks on a terminal, without echo,
-// and only on a terminal; elsewhere it holds nothing. An empty answer or
-// an interrupted read stops the chain.
+// Prompt is the interactive tier: it asks on a terminal, and only on a
+// terminal (elsewhere it holds nothing), echoing each character typed as
+// "*" as terok's prompt does. An empty answer or an interrupted read
+// (Ctrl-C, Ctrl-D) stops the chain.
 type Prompt struct {
-	// In is the terminal read from; Out is where the question goes.
+	// In is the terminal read from; Out is where the question and the
+	// masked echo go.
 	In  *os.File
 	Out io.Writer
 }
@@ -351,7 +354,7 @@ func (p Prompt) Lookup(context.Context, string) (Passphrase, bool, error) {
 		out = io.Discard
 	}
 	fmt.Fprint(out, "credentials.db passphrase: ")
-	b, err := term.ReadPassword(int(p.In.Fd()))
+	b, err := readMasked(p.In, out)
 	fmt.Fprintln(out)
 	defer clear(b)
 	if err != nil {
@@ -362,6 +365,58 @@ func (p Prompt) Lookup(context.Context, string) (Passphrase, bool, error) {
 		return Passphrase{}, false, errors.New("empty passphrase")
 	}
 	return NewPassphrase(s), true, nil
+}
+
+// errPromptCancelled is an interrupted passphrase prompt.
+var errPromptCancelled = errors.New("passphrase entry cancelled")
+
+// readMasked reads a line from the terminal in in raw mode, writing "*"
+// to echo for each character and taking one back for each erase, until
+// Enter; Ctrl-C, or Ctrl-D on an empty line, cancels.
+func readMasked(in *os.File, echo io.Writer) ([]byte, error) {
+	fd := int(in.Fd())
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil, err
+	}
+	defer term.Restore(fd, state)
+	line := make([]byte, 0, 256) // room enough that append does not leave copies behind
+	buf := make([]byte, 1)
+	defer clear(buf)
+	for {
+		if _, err := in.Read(buf); err != nil {
+			clear(line)
+			return nil, err
+		}
+		switch c := buf[0]; {
+		case c == '\r' || c == '\n':
+			return line, nil
+		case c == 3: // Ctrl-C
+			clear(line)
+			return nil, errPromptCancelled
+		case c == 4 && len(line) == 0: // Ctrl-D
+			return nil, errPromptCancelled
+		case c == 127 || c == 8: // erase
+			if len(line) > 0 {
+				// Drop the whole last character, not just its last byte.
+				_, size := utf8.DecodeLastRune(line)
+				clear(line[len(line)-size:])
+				line = line[:len(line)-size]
+				io.WriteString(echo, "\b \b")
+			}
+		case c == 21: // Ctrl-U: erase the line
+			io.WriteString(echo, strings.Repeat("\b \b", utf8.RuneCount(line)))
+			clear(line)
+			line = line[:0]
+		case c < 0x20:
+			// Other control characters are not part of a passphrase.
+		default:
+			line = append(line, c)
+			if utf8.RuneStart(c) {
+				io.WriteString(echo, "*")
+			}
+		}
+	}
 }
 
 // GivenPassphrase is a tier that holds a passphrase the caller already

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sandwire/sandwire/internal/vaulttest"
 	"github.com/sandwire/sandwire/wiring"
+	xterm "golang.org/x/term"
 )
 
 func TestMain(m *testing.M) {
@@ -329,6 +330,14 @@ func TestPromptTier(t *testing.T) {
 	}
 	defer term.Close()
 	defer tty.Close()
+	// The tty is raw before anything is typed, as it is once the prompt
+	// has begun: typed ahead into a cooked tty, erase, Ctrl-U and Ctrl-C
+	// would be the kernel's to handle, not the prompt's.
+	state, err := xterm.MakeRaw(int(tty.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xterm.Restore(int(tty.Fd()), state)
 	notATerminal, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)
@@ -341,6 +350,10 @@ func TestPromptTier(t *testing.T) {
 		want  lookupResult
 	}{
 		{"a passphrase typed on a terminal is taken", tty, "  " + testPassphrase + "\n", lookupResult{pass: testPassphrase, found: true}},
+		{"Enter on a terminal in raw mode ends the line", tty, "hunter2\r", lookupResult{pass: "hunter2", found: true}},
+		{"an erase takes the last character back, a multi-byte one whole", tty, "pxä\x7f\x7fass\r", lookupResult{pass: "pass", found: true}},
+		{"Ctrl-U erases the line", tty, "wrong\x15right\r", lookupResult{pass: "right", found: true}},
+		{"Ctrl-C cancels", tty, "hunter\x03", lookupResult{err: true}},
 		{"an empty answer fails closed", tty, "\n", lookupResult{err: true}},
 		{"no terminal holds nothing and asks nothing", notATerminal, "", lookupResult{}},
 		{"no input holds nothing", nil, "", lookupResult{}},
@@ -358,6 +371,10 @@ func TestPromptTier(t *testing.T) {
 			}
 			if wantAsked := tc.typed != ""; strings.Contains(asked.String(), "passphrase: ") != wantAsked {
 				t.Errorf("the prompt wrote %q", asked.String())
+			}
+			echoed := strings.TrimPrefix(asked.String(), "credentials.db passphrase: ")
+			if tc.want.pass != "" && (strings.Contains(echoed, tc.want.pass) || !strings.Contains(echoed, "*")) {
+				t.Errorf("the prompt echoed %q, want each character masked as *", asked.String())
 			}
 		})
 	}
