@@ -80,9 +80,9 @@ func (s *Sandbox) targetFacts(ctx context.Context) (podmanapi.Facts, error) {
 		}
 		return srv.Facts(ctx)
 	}
-	local, err := podmanapi.ReadLocalConfig()
-	if err != nil {
-		return podmanapi.Facts{}, err
-	}
-	return podmanapi.Facts{Rootless: os.Geteuid() != 0, RootlessNetwork: local.RootlessNetwork}, nil
+	s.localOnce.Do(func() {
+		local, err := podmanapi.ReadLocalConfig()
+		s.localFacts, s.localErr = podmanapi.Facts{Rootless: os.Geteuid() != 0, RootlessNetwork: local.RootlessNetwork}, err
+	})
+	return s.localFacts, s.localErr
 }

@@ -34,6 +34,12 @@ type Sandbox struct {
 	shield     wiring.Shield
 	shieldErr  error
 
+	// localFacts are this user's local podman's, for Prepare without a
+	// named server: read from containers.conf once.
+	localOnce  sync.Once
+	localFacts podmanapi.Facts
+	localErr   error
+
 	mu sync.Mutex
 	// server is the podman service: WithServer's, or connected on first use.
 	server Server
