@@ -4,7 +4,9 @@
 # netavark and iptables for the default bridge network, busybox-static for
 # the test image (the tests check that /bin/busybox is static), uidmap and
 # slirp4netns for rootless podman, procps for the rootless round's pkill,
-# docker-registry for the pull tests' registry on 127.0.0.1 (the package
+# systemd for systemd-socket-activate, which plays systemd in serve's
+# socket-activation test (no systemd runs as init here), docker-registry
+# for the pull tests' registry on 127.0.0.1 (the package
 # enables no service here: the tests start their own), libseccomp-dev and
 # pkg-config to build podman 5.8.2, and for the vault's OS keyring tier a
 # Secret Service that runs headless in a private D-Bus session
@@ -14,7 +16,7 @@
 # (/usr/local/go) is used.
 set -euo pipefail
 
-packages=(podman runc conmon netavark iptables busybox-static uidmap slirp4netns procps docker-registry make ca-certificates libseccomp-dev pkg-config
+packages=(podman runc conmon systemd netavark iptables busybox-static uidmap slirp4netns procps docker-registry make ca-certificates libseccomp-dev pkg-config
     dbus-daemon gnome-keyring libsecret-tools)
 
 missing=()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/sandwire/sandwire/launch"
 	"github.com/spf13/cobra"
 )
@@ -21,7 +22,7 @@ func newServeCommand(g *globals) *cobra.Command {
 	var listen, group string
 	var scopes []string
 	cmd := &cobra.Command{
-		Use:   "serve --listen unix:///PATH.sock|tcp://127.0.0.1:PORT [options]",
+		Use:   "serve [--listen unix:///PATH.sock|tcp://127.0.0.1:PORT] [options]",
 		Short: "Serve a podman-compatible API that wires every container created through it",
 		Long: `Listen on a socket that speaks podman's API (libpod and Docker-compatible) in
 front of the podman service chosen as podman-remote chooses it. Every
@@ -32,16 +33,14 @@ else passes through. A creator may choose its container's vault scope with
 the label terok.sandbox.scope=NAME, among the scopes --allow-scope names;
 any other scope it names is refused. A unix socket is made with mode 0600 (0660 with
 --group), and a path that is not a socket serve made is never replaced.
-SIGTERM or SIGINT stops it.`,
+Without --listen, serve takes the socket systemd passes it (socket
+activation; see contrib/systemd). SIGTERM or SIGINT stops it.`,
 		Example: `  sandwire serve --listen unix:///run/user/1000/sandwire.sock --scope myproj
   podman --remote --url unix:///run/user/1000/sandwire.sock run --rm localhost/app:latest
   DOCKER_HOST=unix:///run/user/1000/sandwire.sock docker run --rm localhost/app:latest`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if listen == "" {
-				return usageErr(errors.New("serve requires --listen"))
-			}
-			ln, err := listenOn(listen, group)
+			ln, err := listener(listen, group)
 			if err != nil {
 				return err
 			}
@@ -95,6 +94,34 @@ func watchRemovals(ctx context.Context, sb *launch.Sandbox) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// listener is the socket to serve on: addr's, or, without one, the one
+// socket systemd's socket activation passes (LISTEN_FDS), as podman's
+// system service takes it.
+func listener(addr, group string) (net.Listener, error) {
+	if addr != "" || os.Getenv("LISTEN_FDS") == "" {
+		if addr == "" {
+			return nil, usageErr(errors.New("serve requires --listen, or a socket passed by systemd's socket activation"))
+		}
+		return listenOn(addr, group)
+	}
+	if group != "" {
+		return nil, usageErr(errors.New("--group applies to a socket serve makes; set SocketGroup= in the socket unit instead"))
+	}
+	lns, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: %w", err)
+	}
+	if len(lns) != 1 || lns[0] == nil {
+		for _, ln := range lns {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		return nil, fmt.Errorf("socket activation passed %d sockets; serve takes exactly one stream socket", len(lns))
+	}
+	return lns[0], nil
 }
 
 // listenOn opens the listening socket of addr.
