@@ -154,7 +154,7 @@ func (s *VaultStore) connect(ctx context.Context) (*sql.DB, error) {
 	switch {
 	case strings.ContainsRune(s.pass.reveal(), 0):
 		err = fmt.Errorf("%w: the passphrase holds a NUL byte, which SQLCipher cannot take", ErrWrongPassphrase)
-	case kind == fileOther:
+	case kind == fileOther && !isRawKey(s.pass):
 		db, err = s.openExisting(ctx)
 	default:
 		db, err = s.openNew(ctx)

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -34,6 +35,15 @@ const (
 func vaultRawKey(key []byte) Passphrase {
 	return NewPassphrase("x'" + hex.EncodeToString(key) + "'")
 }
+
+// rawKeyRE is SQLCipher's raw key syntax: a key, or a key and a salt, in
+// hex, as a blob literal.
+var rawKeyRE = regexp.MustCompile(`^x'([0-9A-Fa-f]{64}|[0-9A-Fa-f]{96})'$`)
+
+// isRawKey reports whether SQLCipher takes pass for a raw key rather than
+// a passphrase: such a passphrase is handed to SQLCipher as it is, as
+// terok hands it.
+func isRawKey(pass Passphrase) bool { return rawKeyRE.MatchString(pass.reveal()) }
 
 // deriveVaultKey runs SQLCipher 4's key derivation in Go: the same key, in
 // less than half the time of the bundled SQLCipher's.

@@ -214,3 +214,19 @@ func TestNewVaultIsCreatedWithoutTheCache(t *testing.T) {
 		t.Errorf("%d token rows, want 2", len(got))
 	}
 }
+
+func TestAPassphraseInRawKeySyntaxReachesSQLCipherAsItIs(t *testing.T) {
+	// SQLCipher takes x'<64 hex>' for a raw key, as terok's PRAGMA key
+	// does; a vault keyed so opens only if the value reaches it unchanged.
+	raw := "x'" + strings.Repeat("0123456789abcdef", 4) + "'"
+	path := terokVault(t, raw)
+	cache := wiring.KeyCache{Dir: filepath.Join(t.TempDir(), "vault-keys")}
+	for i := range 2 {
+		if n, err := openCounted(t, path, givenChain(raw), cache); err != nil || n != 0 {
+			t.Fatalf("open %d: %d derivations, %v; want the raw key used as it is (0), nil", i+1, n, err)
+		}
+	}
+	if got := readTokens(t, path, raw); len(got) != 2 {
+		t.Errorf("%d token rows, want 2", len(got))
+	}
+}
