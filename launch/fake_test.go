@@ -476,3 +476,13 @@ func (f *fakeServer) BoundDevice(_ context.Context, volume string) (string, bool
 	dev, ok := f.bound[volume]
 	return dev, ok, nil
 }
+
+// Removals follows the events log from now on and calls removed with the
+// name of each removed container, as podmanapi.Client does.
+func (f *fakeServer) Removals(ctx context.Context, removed func(name string)) error {
+	opts := &podmanapi.EventsOptions{Since: time.Now().Add(-time.Nanosecond), Filters: map[string][]string{"type": {"container"}, "event": {"remove"}}}
+	return f.events.follow(ctx, func(e podmanapi.Event) error {
+		removed(e.Name)
+		return nil
+	}, opts)
+}
