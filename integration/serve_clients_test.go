@@ -105,15 +105,7 @@ func (s *served) startClient(t *testing.T, env []string, onTerminal bool, name s
 		close(copied)
 	}
 	go func() {
-		err := c.cmd.Wait()
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &exit):
-			c.code = exit.ExitCode()
-		default:
-			c.code = -1
-		}
+		c.code, _ = exitCode(c.cmd.Wait())
 		select {
 		case <-copied:
 		case <-time.After(10 * time.Second):

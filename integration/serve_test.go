@@ -108,15 +108,11 @@ func (s *served) run(t *testing.T, env []string, name string, args ...string) (s
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(svc.Env(), env...)
 	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return string(out), 0
-	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
+	code, ran := exitCode(err)
+	if !ran {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
-	t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	return "", 0
+	return string(out), code
 }
 
 // podman runs podman-remote 5.8.2 against serve and requires success.

@@ -35,12 +35,20 @@ func followRemovals(t *testing.T, f fixture) {
 		_ = f.sb.WatchRemovals(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	// The follower is in place once the server was asked for a stream.
-	for deadline := time.Now().Add(5 * time.Second); len(f.srv.events.followers()) == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("WatchRemovals never followed the events")
-		}
+	eventually(t, "WatchRemovals follows the events", func() bool { return len(f.srv.events.followers()) > 0 })
+}
+
+// wiredAndHeld makes the wired container web, follows the server's
+// removals with WatchRemovals, and holds web's name until release.
+func wiredAndHeld(t *testing.T) (f fixture, notes *noteLog, release func()) {
+	t.Helper()
+	notes = &noteLog{}
+	f = newFixture(t, launch.WithNotes(notes.add))
+	if _, err := f.sb.Create(t.Context(), "web", spec(), proj, nil); err != nil {
+		t.Fatal(err)
 	}
+	followRemovals(t, f)
+	return f, notes, holdName(t, f, "web")
 }
 
 // TestWatchRemovalsWaitsForACleanupThatHoldsTheName: serve's removal and
@@ -48,13 +56,7 @@ func followRemovals(t *testing.T, f fixture) {
 // one that finds the name held waits for it rather than giving up with a
 // warning.
 func TestWatchRemovalsWaitsForACleanupThatHoldsTheName(t *testing.T) {
-	notes := &noteLog{}
-	f := newFixture(t, launch.WithNotes(notes.add))
-	if _, err := f.sb.Create(t.Context(), "web", spec(), proj, nil); err != nil {
-		t.Fatal(err)
-	}
-	followRemovals(t, f)
-	release := holdName(t, f, "web")
+	f, notes, release := wiredAndHeld(t)
 	if err := f.srv.Remove(t.Context(), "web", true); err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +65,7 @@ func TestWatchRemovalsWaitsForACleanupThatHoldsTheName(t *testing.T) {
 		t.Fatalf("the sidecar went while the name was held: %v", err)
 	}
 	release()
-	for deadline := time.Now().Add(5 * time.Second); f.tokens.count("web") != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the removed container's tokens are still there 5s after the name was freed")
-		}
-	}
+	eventually(t, "the removed container's state is gone once the name is free", func() bool { return len(f.stateLeft("web")) == 0 })
 	f.assertNothingLeft(t, "web")
 	if notes.has("in use") {
 		t.Errorf("WatchRemovals noted:\n%s", notes)
@@ -77,13 +75,7 @@ func TestWatchRemovalsWaitsForACleanupThatHoldsTheName(t *testing.T) {
 // TestWatchRemovalsLeavesANameLaunchedAgainWhileHeld: when the name was
 // held by a launch that made the container again, the new state stays.
 func TestWatchRemovalsLeavesANameLaunchedAgainWhileHeld(t *testing.T) {
-	notes := &noteLog{}
-	f := newFixture(t, launch.WithNotes(notes.add))
-	if _, err := f.sb.Create(t.Context(), "web", spec(), proj, nil); err != nil {
-		t.Fatal(err)
-	}
-	followRemovals(t, f)
-	release := holdName(t, f, "web")
+	f, notes, release := wiredAndHeld(t)
 	f.srv.mu.Lock()
 	again := *f.srv.ctrs["web"]
 	f.srv.mu.Unlock()
