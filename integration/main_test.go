@@ -237,15 +237,24 @@ func runCommand(t *testing.T, cmd *exec.Cmd, stdin string) result {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	default:
+	var ran bool
+	if res.code, ran = exitCode(err); !ran {
 		t.Fatalf("running %v: %v", cmd.Args, err)
 	}
 	return res
+}
+
+// exitCode is the exit code of a command from the error its Run or Wait
+// returned; ran is false when it could not run at all.
+func exitCode(err error) (code int, ran bool) {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.As(err, &exit):
+		return exit.ExitCode(), true
+	}
+	return -1, false
 }
 
 // environ is the process environment without anything that could point

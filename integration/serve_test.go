@@ -99,7 +99,7 @@ func podman5() string {
 	return "/root/.cache/sandwire/podman-5.8.2/podman"
 }
 
-// client runs a client command against serve and returns its combined
+// run runs a client command against serve and returns its combined
 // output and exit code.
 func (s *served) run(t *testing.T, env []string, name string, args ...string) (string, int) {
 	t.Helper()
@@ -108,35 +108,52 @@ func (s *served) run(t *testing.T, env []string, name string, args ...string) (s
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(svc.Env(), env...)
 	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return string(out), 0
-	case errors.As(err, &exit):
-		return string(out), exit.ExitCode()
+	code, ran := exitCode(err)
+	if !ran {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
-	t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	return "", 0
+	return string(out), code
 }
 
 // podman runs podman-remote 5.8.2 against serve and requires success.
 func (s *served) podman(t *testing.T, args ...string) string {
 	t.Helper()
-	out, code := s.run(t, nil, podman5(), append([]string{"--remote", "--url", "unix://" + s.socket}, args...)...)
+	return s.podmanWith(t, podman5(), args...)
+}
+
+// podmanWith runs the podman binary as a remote client of serve and
+// requires success.
+func (s *served) podmanWith(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	return s.mustRun(t, nil, bin, s.remoteArgs(args...)...)
+}
+
+// remoteArgs are podman's arguments for a remote call through serve.
+func (s *served) remoteArgs(args ...string) []string {
+	return append([]string{"--remote", "--url", "unix://" + s.socket}, args...)
+}
+
+// mustRun is run that requires success.
+func (s *served) mustRun(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	out, code := s.run(t, env, name, args...)
 	if code != 0 {
-		t.Fatalf("podman --remote %v through serve exited %d:\n%s\nserve stderr:\n%s", args, code, out, s.stderr)
+		t.Fatalf("%s %v through serve exited %d:\n%s\nserve stderr:\n%s", name, args, code, out, s.stderr)
 	}
 	return out
 }
 
-// docker runs the docker CLI against serve and requires success.
+// dockerEnv points Debian's docker CLI and docker-compose at serve, with a
+// client configuration of the test's own.
+func (s *served) dockerEnv() []string {
+	return []string{"DOCKER_HOST=unix://" + s.socket, "DOCKER_CONFIG=" + filepath.Join(s.sb.root, "docker")}
+}
+
+// docker runs Debian's docker CLI against serve and requires success.
 func (s *served) docker(t *testing.T, args ...string) string {
 	t.Helper()
-	out, code := s.run(t, []string{"DOCKER_HOST=unix://" + s.socket, "DOCKER_CONFIG=" + filepath.Join(s.sb.root, "docker")}, "docker", args...)
-	if code != 0 {
-		t.Fatalf("docker %v through serve exited %d:\n%s\nserve stderr:\n%s", args, code, out, s.stderr)
-	}
-	return out
+	requireClient(t, debianDocker)
+	return s.mustRun(t, s.dockerEnv(), debianDocker, args...)
 }
 
 // assertWired checks on the real server that the container is wired:
@@ -228,38 +245,59 @@ func TestServeCreateWithoutNameGetsAName(t *testing.T) {
 	sb.assertNoState(name)
 }
 
-func TestServeDockerCLICreatesAreWired(t *testing.T) {
+// TestServeDockerCLI points Debian's docker CLI at serve. On podman 5 its
+// creates are wired (run -d, run --rm), exec (also -it on a terminal) and
+// logs reach the container, and rm cleans up. On podman 4, which drops the
+// annotations of Docker creates, its creates are refused with the reason
+// and leave nothing, while its exec, logs and rm work on a wired container
+// podman-remote made through serve.
+func TestServeDockerCLI(t *testing.T) {
 	sb := newSandbox(t)
 	s := startServe(t, sb, "--scope", "proj", "--no-shield")
+	requireClient(t, debianDocker)
 	const name = "sw-serve-docker"
 	removeContainerAtEnd(t, name)
 
-	if serverMajor(t) < 5 {
-		// podman 4 drops the annotations of Docker creates: serve refuses
-		// rather than leave a container without its sidecar annotation.
-		out, code := s.run(t, []string{"DOCKER_HOST=unix://" + s.socket, "DOCKER_CONFIG=" + filepath.Join(sb.root, "docker")}, "docker", "run", "-d", "--name", name, svc.Image(), "true")
-		if code == 0 || !strings.Contains(out, "ignores the annotations") {
-			t.Errorf("docker run on podman 4 exited %d:\n%s\nwant a refusal that says why", code, out)
+	podman4 := serverMajor(t) < 5
+	if podman4 {
+		// serve refuses rather than leave a container without its sidecar
+		// annotation.
+		for _, run := range [][]string{{"run", "-d"}, {"run", "--rm"}} {
+			out, code := s.run(t, s.dockerEnv(), debianDocker, append(run, "--name", name, svc.Image(), "true")...)
+			if code == 0 || !strings.Contains(out, "ignores the annotations") {
+				t.Errorf("docker %v on podman 4 exited %d:\n%s\nwant a refusal that says why", run, code, out)
+			}
+			if containerExists(t, name) {
+				t.Errorf("docker %v left the unannotated container %s on the server", run, name)
+			}
+			sb.assertNoState(name)
 		}
-		if containerExists(t, name) {
-			t.Errorf("the unannotated container %s was left on the server", name)
+		s.podman(t, "run", "-d", "--name", name, svc.Image(), "sh", "-c", "echo started; sleep 300")
+	} else {
+		s.docker(t, "run", "-d", "--name", name, "-e", "FOO=bar", svc.Image(), "sh", "-c", "echo started; sleep 300")
+		if env := inspect(t, name).env(); env["FOO"] != "bar" {
+			t.Errorf("FOO = %q, want the client's own bar", env["FOO"])
 		}
-		sb.assertNoState(name)
-		return
 	}
-	s.docker(t, "run", "-d", "--name", name, "-e", "FOO=bar", svc.Image(), "sh", "-c", "echo started; sleep 300")
 	sb.assertWired(name)
-	if env := inspect(t, name).env(); env["FOO"] != "bar" {
-		t.Errorf("FOO = %q, want the client's own bar", env["FOO"])
-	}
 	if out := s.docker(t, "exec", name, "sh", "-c", "echo $TEROK_VAULT_SOCKET"); strings.TrimSpace(out) != "/run/terok/vault/vault.sock" {
 		t.Errorf("docker exec printed %q, want the wired vault socket", out)
+	}
+	term := s.startClient(t, s.dockerEnv(), true, debianDocker, "exec", "-it", name, "sh", "-c", "tty; echo $TEROK_GATE_SOCKET; exit 6")
+	if out, code := term.wait(); code != 6 || !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "/run/terok/gate/gate-server.sock") {
+		t.Errorf("docker exec -it exited %d, the terminal shows:\n%s\nwant 6, a pty and the wired gate socket", code, out)
 	}
 	eventually(t, "docker logs show the container's output", func() bool {
 		return strings.Contains(s.docker(t, "logs", name), "started")
 	})
 	s.docker(t, "rm", "-f", name)
+	if containerExists(t, name) {
+		t.Errorf("docker rm -f left %s on the server", name)
+	}
 	sb.assertNoState(name)
+	if podman4 {
+		return
+	}
 
 	if out := s.docker(t, "run", "--rm", "--name", name, svc.Image(), "sh", "-c", "echo attached-$TEROK_GATE_SOCKET"); !strings.Contains(out, "attached-/run/terok/gate/gate-server.sock") {
 		t.Errorf("docker run --rm printed %q, want the wired gate socket", out)
@@ -355,11 +393,12 @@ func TestServeRefusesBypasses(t *testing.T) {
 	}
 
 	// The clients print the reason.
-	out, code := s.run(t, nil, podman5(), "--remote", "--url", "unix://"+s.socket, "run", "--rm", "-v", state+":/s", svc.Image(), "true")
+	out, code := s.run(t, nil, podman5(), s.remoteArgs("run", "--rm", "-v", state+":/s", svc.Image(), "true")...)
 	if code == 0 || !strings.Contains(out, "state dir") {
 		t.Errorf("podman run -v STATE exited %d:\n%s\nwant a failure naming the state dir", code, out)
 	}
-	out, code = s.run(t, []string{"DOCKER_HOST=unix://" + s.socket, "DOCKER_CONFIG=" + filepath.Join(sb.root, "docker")}, "docker", "run", "--rm", "--privileged", svc.Image(), "true")
+	requireClient(t, debianDocker)
+	out, code = s.run(t, s.dockerEnv(), debianDocker, "run", "--rm", "--privileged", svc.Image(), "true")
 	if code == 0 || !strings.Contains(out, "privileged") {
 		t.Errorf("docker run --privileged exited %d:\n%s\nwant a failure naming --privileged", code, out)
 	}

@@ -453,17 +453,27 @@ func newFixture(t *testing.T, opts ...launch.Option) fixture {
 // on disk, tokens, or a container.
 func (f fixture) assertNothingLeft(t *testing.T, name string) {
 	t.Helper()
-	for _, p := range []string{f.cfg.RunStateDir(name), f.cfg.SidecarPath(name), f.cfg.ContainerRuntimeDir(name)} {
-		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s is left behind (%v)", p, err)
-		}
-	}
-	if n := f.tokens.count(name); n != 0 {
-		t.Errorf("%d token(s) of %q are left", n, name)
+	for _, left := range f.stateLeft(name) {
+		t.Error(left)
 	}
 	if f.srv.find(name) != nil {
 		t.Errorf("container %q is left on the server", name)
 	}
+}
+
+// stateLeft says what is left of name's sandbox state: files on disk,
+// tokens.
+func (f fixture) stateLeft(name string) []string {
+	var left []string
+	for _, p := range []string{f.cfg.RunStateDir(name), f.cfg.SidecarPath(name), f.cfg.ContainerRuntimeDir(name)} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			left = append(left, fmt.Sprintf("%s is left behind (%v)", p, err))
+		}
+	}
+	if n := f.tokens.count(name); n != 0 {
+		left = append(left, fmt.Sprintf("%d token(s) of %q are left", n, name))
+	}
+	return left
 }
 
 func spec() *specgen.SpecGenerator {
@@ -475,4 +485,14 @@ func spec() *specgen.SpecGenerator {
 func (f *fakeServer) BoundDevice(_ context.Context, volume string) (string, bool, error) {
 	dev, ok := f.bound[volume]
 	return dev, ok, nil
+}
+
+// Removals follows the events log from now on and calls removed with the
+// name of each removed container, as podmanapi.Client does.
+func (f *fakeServer) Removals(ctx context.Context, removed func(name string)) error {
+	opts := &podmanapi.EventsOptions{Since: time.Now().Add(-time.Nanosecond), Filters: map[string][]string{"type": {"container"}, "event": {"remove"}}}
+	return f.events.follow(ctx, func(e podmanapi.Event) error {
+		removed(e.Name)
+		return nil
+	}, opts)
 }

@@ -170,7 +170,7 @@ func (s *Sandbox) removeWired(ctx context.Context, srv Server, name, id, cidfile
 		}
 	}
 	removeErr := srv.Remove(ctx, id, true)
-	return errors.Join(cidErr, removeErr, s.cleanupOnceFree(ctx, name))
+	return errors.Join(cidErr, removeErr, s.cleanupOnceFree(ctx, name, nil))
 }
 
 // nameBusyWait bounds how long cleanupOnceFree waits for a name.
@@ -179,9 +179,16 @@ const nameBusyWait = 5 * time.Second
 // cleanupOnceFree cleans up name, waiting a little while another cleanup
 // holds it: a watch sees the removal this process just made and cleans
 // up at the same moment, and one of the two then finds the name held.
-func (s *Sandbox) cleanupOnceFree(ctx context.Context, name string) error {
+// When gone is not nil it is asked before each attempt, and a name it says
+// holds a container again (a launch held the name meanwhile) is left alone.
+func (s *Sandbox) cleanupOnceFree(ctx context.Context, name string, gone func() (bool, error)) error {
 	deadline := time.Now().Add(nameBusyWait)
 	for {
+		if gone != nil {
+			if ok, err := gone(); err != nil || !ok {
+				return err
+			}
+		}
 		_, err := s.Cleanup(ctx, name)
 		var busy *wiring.NameBusyError
 		if !errors.As(err, &busy) || time.Now().After(deadline) || !sleep(ctx, 50*time.Millisecond) {

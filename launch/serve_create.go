@@ -267,8 +267,14 @@ func removal(p *proxy, w http.ResponseWriter, r *http.Request, vars map[string]s
 }
 
 // cleanupRemoved cleans up each name of before whose container existed
-// then and is gone now.
+// then and is gone now. It finishes even when the client hangs up.
 func (p *proxy) cleanupRemoved(ctx context.Context, before []Entry) {
+	ctx = context.WithoutCancel(ctx)
+	srv, err := p.sb.connect(ctx)
+	if err != nil {
+		p.sb.note(fmt.Sprintf("WARNING: cannot tell which containers were removed, to clean their state up: %v", err))
+		return
+	}
 	live, err := p.sb.liveNames(ctx)
 	if err != nil {
 		p.sb.note(fmt.Sprintf("WARNING: cannot tell which containers were removed, to clean their state up: %v", err))
@@ -276,15 +282,23 @@ func (p *proxy) cleanupRemoved(ctx context.Context, before []Entry) {
 	}
 	for _, e := range before {
 		if e.Container == Exists && !live[e.Name] {
-			p.cleanup(ctx, e.Name)
+			p.sb.cleanupGone(ctx, srv, e.Name)
 		}
 	}
 }
 
-// cleanup cleans one removed container's sandbox state up.
-func (p *proxy) cleanup(ctx context.Context, name string) {
-	if _, err := p.sb.Cleanup(context.WithoutCancel(ctx), name); err != nil {
-		p.sb.note(fmt.Sprintf("WARNING: cleaning up the sandbox state of removed container %q: %v", name, err))
+// cleanupGone cleans up the sandbox state of name, whose container srv
+// removed, unless the name holds a container again. serve's removal and
+// the server's event of it reach here at about the same moment: the one
+// that finds the name held by the other waits for it, so the state is
+// gone before the removal's client hears back.
+func (s *Sandbox) cleanupGone(ctx context.Context, srv Server, name string) {
+	err := s.cleanupOnceFree(context.WithoutCancel(ctx), name, func() (bool, error) {
+		data, err := inspect(ctx, srv, name)
+		return data == nil, err
+	})
+	if err != nil && ctx.Err() == nil {
+		s.note(fmt.Sprintf("WARNING: cleaning up the sandbox state of removed container %q: %v", name, err))
 	}
 }
 
@@ -307,14 +321,8 @@ func (s *Sandbox) WatchRemovals(ctx context.Context) error {
 		return fmt.Errorf("%w: the podman service's events cannot be followed", ErrUnavailable)
 	}
 	return r.Removals(ctx, func(name string) {
-		if _, ok, _ := wiring.ReadPlan(s.cfg, name); !ok {
-			return
-		}
-		if data, err := inspect(ctx, srv, name); err != nil || data != nil {
-			return
-		}
-		if _, err := s.Cleanup(context.WithoutCancel(ctx), name); err != nil {
-			s.note(fmt.Sprintf("WARNING: cleaning up the sandbox state of removed container %q: %v", name, err))
+		if _, ok, _ := wiring.ReadPlan(s.cfg, name); ok {
+			s.cleanupGone(ctx, srv, name)
 		}
 	})
 }
