@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,32 +26,8 @@ func TestServeTakesASocketFromSocketActivation(t *testing.T) {
 		args = append(args, "-E", kv)
 	}
 	args = append(args, sandwireBin, "--url", svc.URL(), "serve", "--scope", "proj", "--no-shield")
-	cmd := exec.Command(activate, args...)
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve exited with %v after SIGTERM:\n%s", err, &stderr)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("serve did not stop within 30s of SIGTERM")
-		}
-	}
-	t.Cleanup(stop)
+	_, stop := startStopped(t, "sandwire serve under systemd-socket-activate", exec.Command(activate, args...), &stderr)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, err := os.Lstat(socket); err == nil {
 			break

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,23 +36,9 @@ func startServe(t *testing.T, sb *sandbox, wiringArgs ...string) *served {
 	cmd := exec.Command(sandwireBin, args...)
 	cmd.Env = sb.environ()
 	s := &served{sb: sb, socket: socket, stderr: &bytes.Buffer{}}
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	done, stop := startStopped(t, "sandwire serve", cmd, s.stderr)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("sandwire serve exited with %v after SIGTERM; stderr:\n%s", err, s.stderr)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("sandwire serve did not stop within 30s of SIGTERM")
-		}
+		stop()
 		if _, err := os.Lstat(socket); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("serve left its socket %s behind (%v)", socket, err)
 		}
@@ -80,6 +67,37 @@ func startServe(t *testing.T, sb *sandbox, wiringArgs ...string) *served {
 		t.Errorf("serve socket %s: %v, %v; want mode 0600", socket, st.Mode(), err)
 	}
 	return s
+}
+
+// startStopped starts cmd with its stderr in stderr and returns its exit
+// (the error of Wait) and stop, which sends SIGTERM and requires the
+// process to exit 0 within 30s; stop does that once, however often it is
+// called, and the test calls it at the latest when it ends.
+func startStopped(t *testing.T, what string, cmd *exec.Cmd, stderr *bytes.Buffer) (<-chan error, func()) {
+	t.Helper()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s exited with %v after SIGTERM; stderr:\n%s", what, err, stderr)
+				}
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Errorf("%s did not stop within 30s of SIGTERM", what)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return done, stop
 }
 
 // client is an HTTP client of the serve socket.
