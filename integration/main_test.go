@@ -329,6 +329,7 @@ type inspected struct {
 	HostConfig struct {
 		UsernsMode  string `json:"UsernsMode"`
 		NetworkMode string `json:"NetworkMode"`
+		Privileged  bool   `json:"Privileged"`
 	} `json:"HostConfig"`
 }
 
