@@ -65,6 +65,8 @@
 // the shield or the token store could not be used) and
 // ErrFailedPrecondition (a container Start cannot start wired;
 // ErrRemoteServer, a podman service on another machine, is in it too).
-// They are containerd's errdefs categories. Messages say what went wrong;
-// advice that names CLI flags or verbs is the front end's to add.
+// They are containerd's errdefs categories. Messages say what went wrong,
+// with what was attempted; PodmanMessage words an error as podman's own
+// client would, for a front end that must read as podman. Advice that
+// names CLI flags or verbs is the front end's to add.
 package launch

@@ -41,5 +41,7 @@
 // ErrInvalidArgument (an API 400), ErrConflict (an API 409) and, for an
 // interrupted request, context.Canceled, which is errdefs' cancelled
 // category. An API error of any other status is in none. The messages say
-// what went wrong, not which command or flag to try next.
+// what went wrong and what was attempted, not which command or flag to try
+// next; PodmanMessage words one as podman's own client prints it, the
+// server's message alone.
 package podmanapi

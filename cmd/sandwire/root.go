@@ -56,25 +56,61 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var exit *exitError
 	if errors.As(err, &exit) {
 		if exit.err != nil {
-			printError(stderr, exit.err)
+			printError(stderr, cmd, exit.err)
 		}
 		return exit.code
 	}
-	printError(stderr, err)
+	printError(stderr, cmd, err)
 	return exitCode(cmd, err)
 }
 
 // printError writes err for the user: with the CLI's advice, tokens
-// redacted. A failed start reads as podman's, the runtime's message alone;
-// at --log-level debug the whole chain is kept.
-func printError(w io.Writer, err error) {
+// redacted. run's errors read as podman run's (podmanError); a failed
+// start of the other verbs reads as podman's too, the runtime's message
+// alone. At --log-level debug the whole chain is kept.
+func printError(w io.Writer, cmd *cobra.Command, err error) {
+	debug := logrus.IsLevelEnabled(logrus.DebugLevel)
+	if isRun(cmd) {
+		podmanError(w, err, debug)
+		return
+	}
 	msg := err.Error()
 	var start *launch.StartError
-	if errors.As(err, &start) && logrus.IsLevelEnabled(logrus.DebugLevel) {
+	if errors.As(err, &start) && debug {
 		msg = start.Err.Error()
 	}
 	fmt.Fprintln(w, "Error:", launch.Redact(msg+advice(err)))
 }
+
+// podmanError writes err as podman's remote client writes it: the podman
+// service's or the runtime's message alone, without what was attempted or
+// the HTTP status (the whole chain at debug level), and, for a service
+// that could not be reached, podman's advice on its connections first,
+// instead of sandwire's. The sandbox's own errors keep the CLI's advice.
+func podmanError(w io.Writer, err error, debug bool) {
+	msg := launch.PodmanMessage(err)
+	var start *launch.StartError
+	switch {
+	case debug && errors.As(err, &start):
+		msg = start.Err.Error()
+	case debug:
+		msg = err.Error()
+	}
+	var unreachable *launch.UnreachableError
+	if errors.As(err, &unreachable) && unreachable.AtConnect() {
+		fmt.Fprintln(w, cannotConnect)
+	} else {
+		msg += advice(err)
+	}
+	fmt.Fprintln(w, "Error:", launch.Redact(msg))
+}
+
+// cannotConnect is the advice podman's remote client prints, before its
+// error, when the service cannot be reached.
+const cannotConnect = "Cannot connect to Podman. Please verify your connection to the Linux system using `podman system connection list`, or try `podman machine init` and `podman machine start` to manage a new Linux VM"
+
+// isRun reports whether cmd is run, which behaves as podman run.
+func isRun(cmd *cobra.Command) bool { return cmd != nil && cmd.Name() == "run" }
 
 func newRootCommand(g *globals) *cobra.Command {
 	root := &cobra.Command{

@@ -26,10 +26,10 @@ unless -d is given — attach to it and exit with its exit code, as
 
 With --rm the container and its sandbox state are removed when it exits;
 without it, a container whose start failed is kept, as podman keeps it.
-Ctrl-C stops the container. Exit codes are podman run's: 125 when sandwire
-or the podman service failed or refused before the container's command
-could be invoked, 126 when it could not be invoked, 127 when it was not
-found, else the container's own.`,
+Ctrl-C stops the container. Errors read as podman run's. Exit codes are
+podman run's: 125 when sandwire or the podman service failed or refused
+before the container's command could be invoked, 126 when it could not
+be invoked, 127 when it was not found, else the container's own.`,
 		Example: `  sandwire run --scope myproj mybox -- -it localhost/app:latest sh
   sandwire run --no-shield mybox -- -d busybox sleep 1d`,
 		Args:              launchArgs,
