@@ -44,4 +44,10 @@
 // what went wrong and what was attempted, not which command or flag to try
 // next; PodmanMessage words one as podman's own client prints it, the
 // server's message alone.
+//
+// # Signals
+//
+// StartAttached forwards the signals in Streams.Signals to the container
+// with the kill endpoint, as podman's --sig-proxy does;
+// CatchProxiedSignals catches podman's set of them.
 package podmanapi

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/sandwire/sandwire/launch"
@@ -36,6 +37,10 @@ type globals struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	// releaseInterrupts ends the cancelling of the verb's context by
+	// SIGINT and SIGTERM (see cancelOnInterrupt).
+	releaseInterrupts func()
 }
 
 // Main runs the CLI with args and returns the process exit code.
@@ -47,8 +52,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel, release := cancelOnInterrupt(context.Background())
+	defer cancel()
+	defer release()
+	g.releaseInterrupts = release
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
@@ -62,6 +69,29 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	printError(stderr, cmd, err)
 	return exitCode(cmd, err)
+}
+
+// cancelOnInterrupt returns a context that SIGINT and SIGTERM cancel, its
+// cancel, and release, which ends that: from then on the two signals go
+// to whoever else catches them (run's signal proxy), or have their
+// default effect, ending the process.
+func cancelOnInterrupt(parent context.Context) (ctx context.Context, cancel, release func()) {
+	ctx, cancel = context.WithCancel(parent)
+	interrupts := make(chan os.Signal, 1)
+	released := make(chan struct{})
+	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-interrupts:
+			cancel()
+		case <-released:
+		}
+	}()
+	release = sync.OnceFunc(func() {
+		signal.Stop(interrupts)
+		close(released)
+	})
+	return ctx, cancel, release
 }
 
 // printError writes err for the user: with the CLI's advice, tokens
