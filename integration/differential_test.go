@@ -96,25 +96,32 @@ func holdPort(t *testing.T) string {
 	return port
 }
 
-// podmanRemoteRun runs `podman --remote run --name NAME ARGS` with the
-// reference client (podman-remote 5.8.2), stdin as given.
-func podmanRemoteRun(t *testing.T, name string, args []string, stdin string) result {
+// podmanRemoteRunAt runs `podman --remote --url URL run --name NAME ARGS`
+// with the reference client (podman-remote 5.8.2), stdin as given.
+func podmanRemoteRunAt(t *testing.T, url, name string, args []string, stdin string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return runCommand(t, podmanRemoteRunCommand(ctx, t, url, name, args), stdin)
+}
+
+// podmanRemoteRunCommand is the reference client's `podman --remote --url
+// URL run --name NAME ARGS`, not started.
+func podmanRemoteRunCommand(ctx context.Context, t *testing.T, url, name string, args []string) *exec.Cmd {
 	t.Helper()
 	bin := os.Getenv("SANDWIRE_PODMAN5")
 	if bin == "" {
 		t.Fatal("SANDWIRE_PODMAN5 is not set: build podman 5.8.2 with hack/build-podman5.sh and name it there")
 	}
-	ref := []string{"--remote", "--url", svc.URL(), "run", "--name", name}
+	ref := []string{"--remote", "--url", url, "run", "--name", name}
 	if podmantest.Rootless() {
 		// As in TestDifferentialAgainstPodmanRemote: the sandbox owns the
 		// user namespace on a rootless server.
 		ref = append(ref, "--userns", "keep-id:uid=1000,gid=1000")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append(ref, args...)...)
 	cmd.Env = svc.Env()
-	return runCommand(t, cmd, stdin)
+	return cmd
 }
 
 func TestDifferentialAgainstPodmanRemote(t *testing.T) {

@@ -371,8 +371,9 @@ func (px *relProxy) relay(c net.Conn, upstream string) {
 }
 
 // TestFaultSocketMissing: a socket that does not exist fails create (1)
-// and run (125) before anything is written, naming the socket; the same
-// launch against the live service then succeeds.
+// and run (125, with podman's advice on connections) before anything is
+// written, naming the socket; the same launch against the live service
+// then succeeds.
 func TestFaultSocketMissing(t *testing.T) {
 	const missing = "unix:///nonexistent/podman.sock"
 	sb := newSandbox(t)
@@ -385,7 +386,7 @@ func TestFaultSocketMissing(t *testing.T) {
 	relAssertNothingLeft(t, sb, name)
 
 	r = sb.sandwire("--url", missing, "run", "--scope", "proj", "--no-shield", name, "--", svc.Image(), "true")
-	relAssertFailed(t, r, 125, "/nonexistent/podman.sock", "cannot connect")
+	relAssertFailed(t, r, 125, "/nonexistent/podman.sock", "Cannot connect to Podman")
 	sb.assertUntouched()
 
 	relAssertRecovers(t, sb, name)
@@ -484,8 +485,8 @@ func TestFaultConnectionLostDuringCreate(t *testing.T) {
 
 // TestFaultImageMissing: an image the server does not have is pulled
 // first, as podman run and create pull it; here it is on no registry, so
-// the pull fails (create 1, run 125), naming the image, before anything is
-// minted or written. With --pull=never the create itself fails, after the
+// the pull fails (create 1, run 125, in the server's words as podman run
+// prints them), naming the image, before anything is minted or written. With --pull=never the create itself fails, after the
 // token was minted and the state written: both are rolled back. Once the
 // image exists the same create succeeds.
 func TestFaultImageMissing(t *testing.T) {
@@ -502,7 +503,10 @@ func TestFaultImageMissing(t *testing.T) {
 	sb.assertUntouched()
 	relAssertNothingLeft(t, sb, name)
 	r = sb.sandwire("--url", svc.URL(), "run", "--scope", "proj", "--no-shield", name, "--", "--retry=0", image, "true")
-	relAssertFailed(t, r, 125, image, "pulling image")
+	relAssertFailed(t, r, 125, "source docker://"+image+": ")
+	if strings.Contains(r.stderr, "pulling image") {
+		t.Errorf("run words a failed pull as sandwire does, not as the server does:\n%s", r.stderr)
+	}
 	sb.assertUntouched()
 	relAssertNothingLeft(t, sb, name)
 

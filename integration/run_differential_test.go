@@ -13,17 +13,37 @@ import (
 // placeholders each side fills in for itself (IMAGE the test image, CIDFILE
 // a path that does not exist yet, OLDCID a file that does, PORT a host port
 // another process holds, RMIIMAGE a tag of the test image of this side's
-// own, which --rmi may remove), and what it reads on stdin.
+// own, which --rmi may remove), what it reads on stdin, and the server it
+// meets.
 type runLine struct {
 	args  []string
 	stdin string
+	// nameTaken has a plain podman container hold each side's name
+	// before the run.
+	nameTaken bool
+	// noService points both clients at a socket where no service listens.
+	noService bool
+}
+
+// name is the line's subtest name: its arguments, and the server it meets.
+func (l runLine) name() string {
+	name := strings.Join(l.args, " ")
+	switch {
+	case l.nameTaken:
+		name = "name taken: " + name
+	case l.noService:
+		name = "no service: " + name
+	}
+	return name
 }
 
 // runDifferentialLines are the lines run through `podman --remote run` and
 // `sandwire run --no-shield NAME --`: every exit path (the container's own
 // code, 125 before it, 126 and 127 when its command could not be invoked),
 // the attach forms, --cidfile, --rmi, failed starts with and without --rm,
-// the client's warnings and the other client-side run flags.
+// the client's warnings, the other client-side run flags, and the errors
+// of each kind as the user reads them: refused by the client's parse or by
+// the server, a taken name, a bad image reference, no service.
 var runDifferentialLines = []runLine{
 	// The container's own exit code and streams.
 	{args: []string{"IMAGE", "true"}},
@@ -53,6 +73,29 @@ var runDifferentialLines = []runLine{
 	{args: []string{"--pull", "never", "localhost/sandwire-no-such-image:latest", "true"}},
 	{args: []string{"--attach", "bogus", "IMAGE", "true"}},
 	{args: []string{"--cpus", "1", "--cpu-period", "1000", "IMAGE", "true"}},
+	// 125: errors as the user reads them. Refused by the client's parse
+	// of a flag's value...
+	{args: []string{"--memory", "10x", "IMAGE", "true"}},
+	{args: []string{"--pull", "bogus", "IMAGE", "true"}},
+	{args: []string{"--ulimit", "nofile=bogus", "IMAGE", "true"}},
+	{args: []string{"--stop-signal", "BOGUS", "IMAGE", "true"}},
+	{args: []string{"--restart", "always", "--rm", "IMAGE", "true"}},
+	// ...by the server, at the create, with and without --rm...
+	{args: []string{"--restart", "bogus", "IMAGE", "true"}},
+	{args: []string{"--device", "/dev/sandwire-no-such-device", "IMAGE", "true"}},
+	{args: []string{"--rm", "--device", "/dev/sandwire-no-such-device", "IMAGE", "true"}},
+	{args: []string{"-v", "/sandwire-no-such-dir:/x", "IMAGE", "true"}},
+	{args: []string{"--cpuset-cpus", "4096", "IMAGE", "true"}},
+	// ...a name another container holds, which --rm leaves to it...
+	{args: []string{"IMAGE", "true"}, nameTaken: true},
+	{args: []string{"--rm", "IMAGE", "true"}, nameTaken: true},
+	// ...an image reference that is no reference...
+	{args: []string{"localhost/UPPER:latest", "true"}},
+	{args: []string{"localhost/sandwire@sha256:zz", "true"}},
+	// ...no podman service to talk to.
+	{args: []string{"IMAGE", "true"}, noService: true},
+	// 126: a start-time failure of the runtime's, with --rm.
+	{args: []string{"--rm", "--user", "sandwire-no-such-user", "IMAGE", "true"}},
 	// Detached.
 	{args: []string{"-d", "IMAGE", "sleep", "100"}},
 	{args: []string{"-d", "--rm", "IMAGE", "sleep", "100"}},
@@ -112,20 +155,20 @@ type runOutcome struct {
 }
 
 func TestRunDifferentialAgainstPodmanRemote(t *testing.T) {
-	if len(runDifferentialLines) < 40 {
-		t.Fatalf("only %d run lines, want at least 40", len(runDifferentialLines))
+	if len(runDifferentialLines) < 60 {
+		t.Fatalf("only %d run lines, want at least 60", len(runDifferentialLines))
 	}
 	sb := newSandbox(t)
 	for i, line := range runDifferentialLines {
-		t.Run(strings.Join(line.args, " "), func(t *testing.T) {
+		t.Run(line.name(), func(t *testing.T) {
 			port := holdPort(t)
 			var want, got runOutcome
 			for attempt := 1; attempt <= 3; attempt++ {
-				want = runSide(t, "podman", i, line, port, func(name string, args []string) result {
-					return podmanRemoteRun(t, name, args, line.stdin)
+				want = runSide(t, "podman", i, line, port, func(url, name string, args []string) result {
+					return podmanRemoteRunAt(t, url, name, args, line.stdin)
 				})
-				got = runSide(t, "sandwire", i, line, port, func(name string, args []string) result {
-					return sb.sandwireStdin(line.stdin, append([]string{"--url", svc.URL(), "run", "--no-shield", name, "--"}, args...)...)
+				got = runSide(t, "sandwire", i, line, port, func(url, name string, args []string) result {
+					return sb.sandwireStdin(line.stdin, append([]string{"--url", url, "run", "--no-shield", name, "--"}, args...)...)
 				})
 				// The host's firewall is shared with whatever else runs
 				// containers on this machine (the other rounds of the
@@ -151,12 +194,22 @@ func TestRunDifferentialAgainstPodmanRemote(t *testing.T) {
 
 func runName(side string, i int) string { return fmt.Sprintf("rdiff-%s-%d", side, i) }
 
-// runSide runs one line on one side and returns what it left.
-func runSide(t *testing.T, side string, i int, line runLine, port string, run func(name string, args []string) result) runOutcome {
+// runSide runs one line on one side, against the service at the URL it
+// passes run, and returns what it left.
+func runSide(t *testing.T, side string, i int, line runLine, port string, run func(url, name string, args []string) result) runOutcome {
 	t.Helper()
 	name := runName(side, i)
 	removeContainerAtEnd(t, name)
 	dir := t.TempDir()
+	url := svc.URL()
+	if line.noService {
+		url = "unix://" + filepath.Join(dir, "no-service.sock")
+	}
+	if line.nameTaken {
+		if _, err := svc.Podman("create", "--name", name, svc.Image(), "true"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cidfile, oldcid := filepath.Join(dir, "cid"), filepath.Join(dir, "old-cid")
 	if err := os.WriteFile(oldcid, []byte("old\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -173,7 +226,7 @@ func runSide(t *testing.T, side string, i int, line runLine, port string, run fu
 		}
 		t.Cleanup(func() { svc.Podman("rmi", "--ignore", rmiImage) })
 	}
-	r := run(name, args)
+	r := run(url, name, args)
 	norm := strings.NewReplacer(name, "<NAME>", rmiImage, "<RMIIMAGE>", dir, "<DIR>").Replace
 	out := runOutcome{
 		Code:      r.code,

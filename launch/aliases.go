@@ -112,6 +112,15 @@ func LoadConfig() (Config, error) {
 // Redact removes the sandbox's tokens from s, for logs and messages.
 func Redact(s string) string { return wiring.Redact(s) }
 
+// PodmanMessage is err as podman's remote client would word it, for a
+// front end that must read as podman does: where the podman service
+// refused the create, the start or the pull, its message alone, without
+// what was attempted or the HTTP status; where it could not be reached,
+// the podman client libraries' account of it; the sandbox's own errors as
+// they are. The errors of a join get a line each. err.Error() keeps the
+// whole chain.
+func PodmanMessage(err error) string { return podmanapi.PodmanMessage(err) }
+
 // Error categories. Every error a Sandbox returns falls in at most one of
 // them, which a caller tests with errors.Is; they are containerd's errdefs
 // categories, so errdefs.IsNotFound and the like work too.

@@ -31,7 +31,8 @@
 // does: a container whose start failed is kept with its state unless
 // RunOptions.Remove is set, and the *StartError says podman run's exit
 // code for it (126, 127); RunOptions also carry podman run's client-side
-// --cidfile, --attach and --rmi. Prepare lays down the state for a container the caller creates
+// --cidfile, --attach, --rmi and --sig-proxy (Signals, which
+// CatchProxiedSignals fills with podman's set). Prepare lays down the state for a container the caller creates
 // itself and returns the podman flags (or the spec) that wire it. Start
 // starts a wired container again, as podman start does, once it has
 // re-created what of its host-side wiring is gone (a reboot empties the
@@ -65,6 +66,8 @@
 // the shield or the token store could not be used) and
 // ErrFailedPrecondition (a container Start cannot start wired;
 // ErrRemoteServer, a podman service on another machine, is in it too).
-// They are containerd's errdefs categories. Messages say what went wrong;
-// advice that names CLI flags or verbs is the front end's to add.
+// They are containerd's errdefs categories. Messages say what went wrong,
+// with what was attempted; PodmanMessage words an error as podman's own
+// client would, for a front end that must read as podman. Advice that
+// names CLI flags or verbs is the front end's to add.
 package launch

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,7 +142,8 @@ func (f *fakeServer) Start(_ context.Context, id string) error {
 }
 
 // StartAttached starts the container, tells streams it did, and has it
-// exit with exitCode at once.
+// exit with exitCode at once; or, when streams carry signals, of the first
+// signal forwarded to it (128 plus its number), as a shell does.
 func (f *fakeServer) StartAttached(ctx context.Context, id string, streams podmanapi.Streams) (int, error) {
 	if err := f.Start(ctx, id); err != nil {
 		return -1, err
@@ -149,8 +151,14 @@ func (f *fakeServer) StartAttached(ctx context.Context, id string, streams podma
 	if streams.Started != nil {
 		streams.Started()
 	}
+	code := f.exitCode
+	if streams.Signals != nil {
+		if sig, ok := (<-streams.Signals).(syscall.Signal); ok {
+			code = 128 + int(sig)
+		}
+	}
 	f.setRunning(id, false)
-	return f.exitCode, nil
+	return code, nil
 }
 
 func (f *fakeServer) setRunning(id string, running bool) {

@@ -41,6 +41,14 @@ type RunOptions struct {
 	Stdout, Stderr io.Writer
 	// DetachKeys overrides the server's key sequence that detaches.
 	DetachKeys string
+	// Signals, when set, are forwarded to the container from its start
+	// until it exited, as podman run's --sig-proxy (on by default)
+	// forwards the signals its client receives: the container decides
+	// what each means. One the server cannot deliver (the container does
+	// not run yet, or no more) is lost, as with podman. Run catches no
+	// signal itself; CatchProxiedSignals fills such a channel with
+	// podman's set.
+	Signals <-chan os.Signal
 	// Pull is how the image is pulled before the create, as podman run
 	// pulls it; nil pulls a missing image, showing no progress.
 	Pull *PullOptions
@@ -60,8 +68,9 @@ type RunResult struct {
 }
 
 // Run creates a wired container as Create does, starts it and, unless
-// Detach is set, attaches to it and waits for it to exit. A cancelled ctx
-// (Ctrl-C) stops the container rather than leaving it running.
+// Detach is set, attaches to it and waits for it to exit, forwarding
+// opts.Signals to it. A cancelled ctx stops the container rather than
+// leaving it running.
 //
 // An error before the container exists means that nothing of the launch
 // is left. A container that was created but could not be started is kept
@@ -90,13 +99,24 @@ func (s *Sandbox) Run(ctx context.Context, name string, spec *specgen.SpecGenera
 		res.Detached = err == nil
 		return s.finish(ctx, srv, res, opts, err)
 	}
-	streams := podmanapi.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, DetachKeys: opts.DetachKeys}
+	streams := podmanapi.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, DetachKeys: opts.DetachKeys, Signals: opts.Signals}
 	res.ExitCode, res.Detached, err = startAttached(ctx, srv, c.ID, streams)
 	if err == nil && !res.Detached && opts.RemoveImage {
 		defer s.removeImage(context.WithoutCancel(ctx), srv, c.Image)
 	}
 	return s.finish(ctx, srv, res, opts, err)
 }
+
+// SignalBuffer is how many signals a channel given to CatchProxiedSignals
+// should hold, as podman's own.
+const SignalBuffer = podmanapi.SignalBuffer
+
+// CatchProxiedSignals relays to c, as signal.Notify does, the signals
+// podman run's --sig-proxy forwards to a container: every signal but
+// SIGCHLD, SIGPIPE and SIGURG, which are the client's own, and SIGSTOP and
+// SIGKILL, which no process can catch. Give c to RunOptions.Signals;
+// signal.Stop(c) ends it.
+func CatchProxiedSignals(c chan os.Signal) { podmanapi.CatchProxiedSignals(c) }
 
 // created writes the container's ID file and tells the caller; a file
 // that cannot be written removes the container, as podman does.

@@ -293,6 +293,19 @@ func TestRunWithRmWaitsForAWatchThatHoldsTheName(t *testing.T) {
 	}
 }
 
+func TestRunForwardsItsSignalsToTheContainer(t *testing.T) {
+	f := newFixture(t)
+	signals := make(chan os.Signal, 1)
+	signals <- syscall.SIGTERM
+	res, err := f.sb.Run(t.Context(), "web", spec(), proj, &launch.RunOptions{Signals: signals})
+	if err != nil || res.ExitCode != 128+int(syscall.SIGTERM) {
+		t.Fatalf("Run = %+v, %v; want the exit code of a container ended by the SIGTERM forwarded to it", res, err)
+	}
+	if f.srv.find("web") == nil {
+		t.Errorf("the container is gone: a forwarded signal is the container's to act on, not Run's")
+	}
+}
+
 func TestRunWithNilOptionsWaitsForTheExit(t *testing.T) {
 	f := newFixture(t)
 	res, err := f.sb.Run(t.Context(), "web", spec(), proj, nil)

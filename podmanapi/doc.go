@@ -41,5 +41,13 @@
 // ErrInvalidArgument (an API 400), ErrConflict (an API 409) and, for an
 // interrupted request, context.Canceled, which is errdefs' cancelled
 // category. An API error of any other status is in none. The messages say
-// what went wrong, not which command or flag to try next.
+// what went wrong and what was attempted, not which command or flag to try
+// next; PodmanMessage words one as podman's own client prints it, the
+// server's message alone.
+//
+// # Signals
+//
+// StartAttached forwards the signals in Streams.Signals to the container
+// with the kill endpoint, as podman's --sig-proxy does;
+// CatchProxiedSignals catches podman's set of them.
 package podmanapi

@@ -5,11 +5,51 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 )
+
+// PodmanMessage is err as podman's remote client words it: where the
+// podman service refused a request, or a pull, the service's own message
+// alone (podman prints neither the request it made nor the HTTP status);
+// where the service could not be reached, the bindings' account of it;
+// any other error as it is. The errors of a join are worded one by one, a
+// line each. err.Error() keeps the whole chain.
+func PodmanMessage(err error) string {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var lines []string
+		for _, e := range joined.Unwrap() {
+			lines = append(lines, PodmanMessage(e))
+		}
+		return strings.Join(lines, "\n")
+	}
+	var w podmanWorded
+	if errors.As(err, &w) {
+		return w.podmanWords()
+	}
+	return err.Error()
+}
+
+// podmanWorded is an error that podman's client words otherwise than its
+// chain: see PodmanMessage.
+type podmanWorded interface {
+	error
+	podmanWords() string
+}
+
+// serverMessage is the podman service's message in err's chain, or
+// otherwise when the service sent none.
+func serverMessage(err error, otherwise string) string {
+	var model *errorhandling.ErrorModel
+	if errors.As(err, &model) && model.Message != "" {
+		return model.Message
+	}
+	return otherwise
+}
 
 // UnreachableError reports that the podman service could not be reached,
 // or that the named connection meant to reach it could not be resolved.
@@ -35,6 +75,23 @@ func (e *UnreachableError) Error() string {
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// podmanWords is the bindings' account of it and, as podman's client
+// adds, the service's address.
+func (e *UnreachableError) podmanWords() string {
+	if e.URI == "" {
+		return fmt.Sprint(e.Err)
+	}
+	return fmt.Sprintf("%v: %s", e.Err, e.URI)
+}
+
+// AtConnect reports whether the service could not be reached when the
+// connection was made, as opposed to a connection that could not be
+// resolved or a service that went away during a request. podman's client
+// gives its advice on connections for this case alone.
+func (e *UnreachableError) AtConnect() bool {
+	return e.URI != "" && errors.As(e.Err, new(bindings.ConnectError))
+}
 
 // Is reports the category errdefs.ErrUnavailable.
 func (e *UnreachableError) Is(target error) bool { return target == errdefs.ErrUnavailable }
@@ -71,6 +128,8 @@ func (e *PullError) Error() string {
 
 func (e *PullError) Unwrap() error { return e.Err }
 
+func (e *PullError) podmanWords() string { return serverMessage(e.Err, fmt.Sprint(e.Err)) }
+
 // Is reports the category errdefs.ErrNotFound: the image could not be had.
 func (e *PullError) Is(target error) bool { return target == errdefs.ErrNotFound }
 
@@ -85,6 +144,10 @@ func (e *NameInUseError) Error() string {
 }
 
 func (e *NameInUseError) Unwrap() error { return e.Err }
+
+// podmanWords is the server's message, which names the container that
+// holds the name; sandwire's own words when the server sent none.
+func (e *NameInUseError) podmanWords() string { return serverMessage(e.Err, e.Error()) }
 
 // Is reports the category errdefs.ErrAlreadyExists.
 func (e *NameInUseError) Is(target error) bool { return target == errdefs.ErrAlreadyExists }
@@ -137,6 +200,8 @@ func (e *APIError) Error() string {
 }
 
 func (e *APIError) Unwrap() error { return e.Err }
+
+func (e *APIError) podmanWords() string { return serverMessage(e.Err, fmt.Sprint(e.Err)) }
 
 // Is reports the category of the HTTP status: 400 errdefs.ErrInvalidArgument,
 // 404 errdefs.ErrNotFound, 409 errdefs.ErrConflict; any other status (a 500
@@ -209,15 +274,11 @@ type StartError struct {
 
 // Error is the server's message, the runtime's words, as podman prints
 // it; Err keeps the whole chain (what was attempted, the HTTP status).
-func (e *StartError) Error() string {
-	var model *errorhandling.ErrorModel
-	if errors.As(e.Err, &model) && model.Message != "" {
-		return model.Message
-	}
-	return e.Err.Error()
-}
+func (e *StartError) Error() string { return serverMessage(e.Err, e.Err.Error()) }
 
 func (e *StartError) Unwrap() error { return e.Err }
+
+func (e *StartError) podmanWords() string { return e.Error() }
 
 // ExitCode is podman run's exit code for the failure: 127 when the command
 // was not found, 126 when it could not be invoked otherwise.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/errorhandling"
 
 	"github.com/sandwire/sandwire/podmanapi"
@@ -119,6 +120,69 @@ func TestStartErrorReadsAndExitsAsPodman(t *testing.T) {
 			}
 			if !errors.Is(err, errdefs.ErrConflict) {
 				t.Error("the *StartError hides the category of the server's answer")
+			}
+		})
+	}
+}
+
+// TestPodmanMessageIsWhatPodmanPrints: podman's remote client prints the
+// server's message bare; sandwire's errors carry what was attempted and the
+// HTTP status besides, which PodmanMessage leaves out.
+func TestPodmanMessageIsWhatPodmanPrints(t *testing.T) {
+	model := func(msg string) *errorhandling.ErrorModel {
+		return &errorhandling.ErrorModel{Message: msg, ResponseCode: http.StatusInternalServerError}
+	}
+	refusal := &podmanapi.APIError{Code: http.StatusInternalServerError, Err: model("stat /dev/nonexistent: no such file or directory")}
+	taken := model(`creating container storage: the container name "box" is already in use by 0123. You have to remove that container to be able to reuse that name: that name is already in use`)
+	dial := errors.New(`Get "http://d/v5.8.2/libpod/_ping": dial unix /nowhere.sock: connect: no such file or directory`)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"a refused create is the server's message alone", fmt.Errorf("creating container %q: %w", "box", refusal),
+			"stat /dev/nonexistent: no such file or directory"},
+		{"a taken name is the server's message, which names the holder", fmt.Errorf("creating container %q: %w", "box", &podmanapi.NameInUseError{Name: "box", Err: taken}),
+			taken.Message},
+		{"a taken name without the server's message keeps sandwire's words", &podmanapi.NameInUseError{Name: "box", Err: errors.New("cause")},
+			`the container name "box" is already in use: remove that container or choose another name`},
+		{"a refused pull is the server's account of it", &podmanapi.PullError{Image: "Bad::Ref", Err: errors.New("invalid reference format")},
+			"invalid reference format"},
+		{"a failed start is the runtime's message", &podmanapi.StartError{ID: "1", Err: &podmanapi.APIError{Op: "starting container 1", Code: http.StatusConflict, Err: model("workdir does not exist")}},
+			"workdir does not exist"},
+		{"an unreachable service is the bindings' account and the address", &podmanapi.UnreachableError{URI: "unix:///nowhere.sock", Err: bindings.ConnectError{Err: dial}},
+			"unable to connect to Podman socket: " + dial.Error() + ": unix:///nowhere.sock"},
+		{"a connection that cannot be resolved is the cause", &podmanapi.UnreachableError{Connection: "dead", Err: errors.New(`connection "dead" not found`)},
+			`connection "dead" not found`},
+		{"the sandbox's own error is as it is", fmt.Errorf("preparing the shield: %w", errors.New("terok-shield not found")),
+			"preparing the shield: terok-shield not found"},
+		{"each error of a join gets a line", errors.Join(fmt.Errorf("creating container: %w", refusal), errors.New("revoking the tokens: the store is locked")),
+			"stat /dev/nonexistent: no such file or directory\nrevoking the tokens: the store is locked"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := podmanapi.PodmanMessage(tc.err); got != tc.want {
+				t.Errorf("PodmanMessage = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableAtConnectOnlyForAFailedConnection(t *testing.T) {
+	connect := bindings.ConnectError{Err: errors.New("dial unix /nowhere.sock: no such file or directory")}
+	tests := []struct {
+		name string
+		err  *podmanapi.UnreachableError
+		want bool
+	}{
+		{"the service did not answer the connection's ping", &podmanapi.UnreachableError{URI: "unix:///nowhere.sock", Err: connect}, true},
+		{"the service went away during a request", &podmanapi.UnreachableError{URI: "unix:///nowhere.sock", Err: errors.New("EOF")}, false},
+		{"the named connection could not be resolved", &podmanapi.UnreachableError{Connection: "dead", Err: connect}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.err.AtConnect(); got != tc.want {
+				t.Errorf("AtConnect() = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -32,6 +32,7 @@ import (
 //	GET  /v{version}/libpod/containers/{name}/exists  204, or 404 with an error body
 //	GET  /v{version}/libpod/events              what events answers
 //	POST /v{version}/libpod/images/pull         what pull answers
+//	POST /v{version}/libpod/containers/{name}/kill    what kill answers, 204 by default
 //
 // Every answer carries the API version headers of podman's API handler.
 type fakePodman struct {
@@ -44,6 +45,9 @@ type fakePodman struct {
 	// pull answers a pull; pulls are the queries of the pulls it got.
 	pull  func(w http.ResponseWriter, r *http.Request)
 	pulls []url.Values
+	// kill, when set, answers a kill; kills are the signals the kills named.
+	kill  func(w http.ResponseWriter, r *http.Request)
+	kills []string
 	// rootless, serverVersion and rootlessNetwork are what the info
 	// reports; infos counts the info requests.
 	rootless        bool
@@ -66,6 +70,7 @@ func (f *fakePodman) start(t *testing.T, path string) string {
 		mux.HandleFunc("GET /{version}/libpod/events", versioned(f.events))
 	}
 	mux.HandleFunc("POST /{version}/libpod/images/pull", versioned(f.pullImage))
+	mux.HandleFunc("POST /{version}/libpod/containers/{name}/kill", versioned(f.killContainer))
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +138,15 @@ func (f *fakePodman) createContainer(w http.ResponseWriter, r *http.Request) {
 func (f *fakePodman) pullImage(w http.ResponseWriter, r *http.Request) {
 	f.pulls = append(f.pulls, r.URL.Query())
 	f.pull(w, r)
+}
+
+func (f *fakePodman) killContainer(w http.ResponseWriter, r *http.Request) {
+	f.kills = append(f.kills, r.URL.Query().Get("signal"))
+	if f.kill == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	f.kill(w, r)
 }
 
 func (f *fakePodman) imageExists(w http.ResponseWriter, r *http.Request) {

@@ -44,22 +44,7 @@ func TestExitCodes(t *testing.T) {
 		{"watch takes no arguments", []string{"watch", "box"}, 2, "no arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root := t.TempDir()
-			config := filepath.Join(root, "sandwire.toml")
-			if err := os.WriteFile(config, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv("SANDWIRE_CONFIG", config)
-			t.Setenv("TEROK_SANDBOX_STATE_DIR", filepath.Join(root, "state"))
-			// A short runtime dir: t.TempDir() is named after the test,
-			// and the socket paths under it must fit sun_path.
-			run, err := os.MkdirTemp("", "sw")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(run) })
-			t.Setenv("TEROK_SANDBOX_RUNTIME_DIR", run)
-			t.Setenv("TEROK_VAULT_DIR", filepath.Join(root, "vault"))
+			root := isolate(t)
 			var stdout, stderr bytes.Buffer
 			code := Main(tc.args, strings.NewReader(""), &stdout, &stderr)
 			if code != tc.code {
@@ -71,6 +56,73 @@ func TestExitCodes(t *testing.T) {
 			if tc.code != 0 {
 				if entries, _ := os.ReadDir(filepath.Join(root, "state")); len(entries) > 0 {
 					t.Errorf("a refused command wrote state: %v", entries)
+				}
+			}
+		})
+	}
+}
+
+// isolate gives the test a configuration, state, runtime and vault dir of
+// its own, and returns the dir that holds them.
+func isolate(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	config := filepath.Join(root, "sandwire.toml")
+	if err := os.WriteFile(config, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SANDWIRE_CONFIG", config)
+	t.Setenv("TEROK_SANDBOX_STATE_DIR", filepath.Join(root, "state"))
+	// A short runtime dir: t.TempDir() is named after the test, and the
+	// socket paths under it must fit sun_path.
+	run, err := os.MkdirTemp("", "sw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	t.Setenv("TEROK_SANDBOX_RUNTIME_DIR", run)
+	t.Setenv("TEROK_VAULT_DIR", filepath.Join(root, "vault"))
+	return root
+}
+
+// TestRunErrorsReadAsPodmans: run's errors are worded as podman run's,
+// which the integration's run differential compares against the real
+// client; here, what needs no podman service: an unreachable one.
+func TestRunErrorsReadAsPodmans(t *testing.T) {
+	unreachable := []string{"--url", "unix:///nonexistent.sock"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		// lines are the prefixes of stderr's lines that say "Error" or
+		// "Cannot", in order.
+		lines []string
+	}{
+		{"an unreachable service gets podman's advice, then the client libraries' account",
+			append(unreachable, "run", "--no-shield", "box", "--", "img"),
+			[]string{"Cannot connect to Podman. Please verify your connection to the Linux system", "Error: unable to connect to Podman socket: "}},
+		{"at debug level the whole chain is kept after podman's advice",
+			append(append([]string{"--log-level", "debug"}, unreachable...), "run", "--no-shield", "box", "--", "img"),
+			[]string{"Cannot connect to Podman.", `Error: cannot connect to the podman service at "unix:///nonexistent.sock": unable to connect to Podman socket: `}},
+		{"create keeps sandwire's own words and advice",
+			append(unreachable, "create", "--no-shield", "box", "--", "img"),
+			[]string{`Error: cannot connect to the podman service at "unix:///nonexistent.sock": `}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			var stdout, stderr bytes.Buffer
+			Main(tc.args, strings.NewReader(""), &stdout, &stderr)
+			var got []string
+			for _, l := range strings.Split(stderr.String(), "\n") {
+				if strings.HasPrefix(l, "Error") || strings.HasPrefix(l, "Cannot") {
+					got = append(got, l)
+				}
+			}
+			if len(got) != len(tc.lines) {
+				t.Fatalf("stderr has %d error lines, want %d:\n%s", len(got), len(tc.lines), stderr.String())
+			}
+			for i, prefix := range tc.lines {
+				if !strings.HasPrefix(got[i], prefix) {
+					t.Errorf("line %d = %q, want it to begin %q", i+1, got[i], prefix)
 				}
 			}
 		})

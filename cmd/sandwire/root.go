@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/sandwire/sandwire/launch"
@@ -36,6 +37,10 @@ type globals struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	// releaseInterrupts ends the cancelling of the verb's context by
+	// SIGINT and SIGTERM (see cancelOnInterrupt).
+	releaseInterrupts func()
 }
 
 // Main runs the CLI with args and returns the process exit code.
@@ -47,8 +52,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel, release := cancelOnInterrupt(context.Background())
+	defer cancel()
+	defer release()
+	g.releaseInterrupts = release
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
@@ -56,25 +63,84 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var exit *exitError
 	if errors.As(err, &exit) {
 		if exit.err != nil {
-			printError(stderr, exit.err)
+			printError(stderr, cmd, exit.err)
 		}
 		return exit.code
 	}
-	printError(stderr, err)
+	printError(stderr, cmd, err)
 	return exitCode(cmd, err)
 }
 
+// cancelOnInterrupt returns a context that SIGINT and SIGTERM cancel, its
+// cancel, and release, which ends that: from then on the two signals go
+// to whoever else catches them (run's signal proxy), or have their
+// default effect, ending the process.
+func cancelOnInterrupt(parent context.Context) (ctx context.Context, cancel, release func()) {
+	ctx, cancel = context.WithCancel(parent)
+	interrupts := make(chan os.Signal, 1)
+	released := make(chan struct{})
+	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-interrupts:
+			cancel()
+		case <-released:
+		}
+	}()
+	release = sync.OnceFunc(func() {
+		signal.Stop(interrupts)
+		close(released)
+	})
+	return ctx, cancel, release
+}
+
 // printError writes err for the user: with the CLI's advice, tokens
-// redacted. A failed start reads as podman's, the runtime's message alone;
-// at --log-level debug the whole chain is kept.
-func printError(w io.Writer, err error) {
+// redacted. run's errors read as podman run's (podmanError); a failed
+// start of the other verbs reads as podman's too, the runtime's message
+// alone. At --log-level debug the whole chain is kept.
+func printError(w io.Writer, cmd *cobra.Command, err error) {
+	debug := logrus.IsLevelEnabled(logrus.DebugLevel)
+	if isRun(cmd) {
+		podmanError(w, err, debug)
+		return
+	}
 	msg := err.Error()
 	var start *launch.StartError
-	if errors.As(err, &start) && logrus.IsLevelEnabled(logrus.DebugLevel) {
+	if errors.As(err, &start) && debug {
 		msg = start.Err.Error()
 	}
 	fmt.Fprintln(w, "Error:", launch.Redact(msg+advice(err)))
 }
+
+// podmanError writes err as podman's remote client writes it: the podman
+// service's or the runtime's message alone, without what was attempted or
+// the HTTP status (the whole chain at debug level), and, for a service
+// that could not be reached, podman's advice on its connections first,
+// instead of sandwire's. The sandbox's own errors keep the CLI's advice.
+func podmanError(w io.Writer, err error, debug bool) {
+	msg := launch.PodmanMessage(err)
+	var start *launch.StartError
+	switch {
+	case debug && errors.As(err, &start):
+		msg = start.Err.Error()
+	case debug:
+		msg = err.Error()
+	}
+	var unreachable *launch.UnreachableError
+	if errors.As(err, &unreachable) && unreachable.AtConnect() {
+		fmt.Fprintln(w, cannotConnect)
+	} else {
+		msg += advice(err)
+	}
+	fmt.Fprintln(w, "Error:", launch.Redact(msg))
+}
+
+// cannotConnect is the advice podman's remote client prints, before its
+// error, when the service cannot be reached.
+const cannotConnect = "Cannot connect to Podman. Please verify your connection to the Linux system using `podman system connection list`, or try `podman machine init` and `podman machine start` to manage a new Linux VM"
+
+// isRun reports whether cmd is run, which behaves as podman run.
+func isRun(cmd *cobra.Command) bool { return cmd != nil && cmd.Name() == "run" }
 
 func newRootCommand(g *globals) *cobra.Command {
 	root := &cobra.Command{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 
 	"github.com/sandwire/sandwire/launch"
 	"github.com/sandwire/sandwire/podmanflags"
@@ -26,8 +27,14 @@ unless -d is given — attach to it and exit with its exit code, as
 
 With --rm the container and its sandbox state are removed when it exits;
 without it, a container whose start failed is kept, as podman keeps it.
-Ctrl-C stops the container. Exit codes are podman run's: 125 when sandwire
-or the podman service failed or refused before the container's command
+Once the container is created, the signals sandwire receives (Ctrl-C's
+SIGINT, SIGTERM, SIGHUP, ...) are forwarded to it, as podman run's
+--sig-proxy forwards them, and the container decides what they mean;
+with --sig-proxy=false they are not, and SIGINT, SIGTERM or SIGHUP ends
+sandwire as it ends podman, leaving the container running. Before that,
+SIGINT and SIGTERM cancel the launch, which then leaves nothing. Errors
+read as podman run's. Exit codes are podman run's: 125 when sandwire or
+the podman service failed or refused before the container's command
 could be invoked, 126 when it could not be invoked, 127 when it was not
 found, else the container's own.`,
 		Example: `  sandwire run --scope myproj mybox -- -it localhost/app:latest sh
@@ -57,6 +64,7 @@ func (g *globals) run(ctx context.Context, name string, req launch.Request, pass
 		DetachKeys: parsed.Run.DetachKeys, Pull: pull,
 	}
 	g.attach(parsed, opts)
+	defer g.proxySignals(parsed.Run, opts)()
 	res, err := sb.Run(ctx, name, parsed.Spec, req, opts)
 	var start *launch.StartError
 	switch {
@@ -92,6 +100,36 @@ func (g *globals) attach(parsed *podmanflags.Parsed, opts *launch.RunOptions) {
 	}
 	if !stdout && !stderr {
 		opts.Created = func(c *launch.Container) { fmt.Fprintln(g.stdout, c.ID) }
+	}
+}
+
+// proxySignals hands the signals of an attached run over once its
+// container is created, as podman run does: to the container with
+// --sig-proxy, else to their default effect. Until then SIGINT and SIGTERM
+// cancel the launch. It returns what stops the catching.
+func (g *globals) proxySignals(run podmanflags.RunOptions, opts *launch.RunOptions) (stop func()) {
+	if run.Detach {
+		return func() {}
+	}
+	var signals chan os.Signal
+	if run.SigProxy {
+		signals = make(chan os.Signal, launch.SignalBuffer)
+		opts.Signals = signals
+	}
+	created := opts.Created
+	opts.Created = func(c *launch.Container) {
+		if signals != nil {
+			launch.CatchProxiedSignals(signals)
+		}
+		g.releaseInterrupts()
+		if created != nil {
+			created(c)
+		}
+	}
+	return func() {
+		if signals != nil {
+			signal.Stop(signals)
+		}
 	}
 }
 

@@ -106,7 +106,7 @@ func (g *globals) startEach(cmd *cobra.Command, sb *launch.Sandbox, names []stri
 		return nil
 	}
 	for _, err := range errs {
-		printError(g.stderr, err)
+		printError(g.stderr, cmd, err)
 	}
 	return &exitError{code: exitCode(cmd, errs[0])}
 }

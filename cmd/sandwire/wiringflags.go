@@ -38,7 +38,7 @@ func (w *wiringFlags) request() launch.Request {
 // policy refusals, 1 for runtime failures; run exits 125 for either, as
 // `podman run` does when it fails before the container ran.
 func exitCode(cmd *cobra.Command, err error) int {
-	if cmd != nil && cmd.Name() == "run" {
+	if isRun(cmd) {
 		return exitRunFailed
 	}
 	// The root command runs nothing itself: an error there is an unknown
