@@ -54,9 +54,24 @@ const (
 // servePaths are (a)'s whole-process paths: wired through serve, wired
 // by sandwire's CLI, and podman's own unwired for reference.
 var servePaths = []cliPath{
-	{name: swRun, launch: (*server).sandwireRun},
-	{name: viaServeRun, launch: (*server).podmanRunServed, remove: (*server).removeServed},
-	{name: pmRun, launch: (*server).podmanRun},
+	{name: swRun, launch: (*server).sandwireRun, remove: retried((*server).remove)},
+	{name: viaServeRun, launch: (*server).podmanRunServed, remove: retried((*server).removeServed)},
+	{name: pmRun, launch: (*server).podmanRun, remove: retried((*server).remove)},
+}
+
+// retried is an untimed removal tried up to three times: the removal of a
+// container that has just exited can fail when netavark's teardown of its
+// network races the container's own cleanup (iptables: "CHAIN_DEL failed
+// (Device or resource busy)"). What is left is checked at the end.
+func retried(remove func(*server, context.Context, string) error) func(*server, context.Context, string) error {
+	return func(s *server, ctx context.Context, name string) error {
+		err := remove(s, ctx, name)
+		for attempt := 1; err != nil && attempt < 3; attempt++ {
+			time.Sleep(time.Second)
+			err = remove(s, ctx, name)
+		}
+		return err
+	}
 }
 
 // streamBytes is the size of (c)'s log stream and file: 100 MB.
@@ -329,15 +344,30 @@ func do(ctx context.Context, c *http.Client, method, path string) ([]byte, error
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode/100 != 2 {
-		err = fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
+		err = &statusError{fmt.Sprintf("%s %s", method, path), resp.StatusCode, string(bytes.TrimSpace(data))}
 	}
 	return data, err
 }
 
+// statusError is an answer other than 2xx.
+type statusError struct {
+	request string
+	code    int
+	body    string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s: %d %s: %s", e.request, e.code, http.StatusText(e.code), e.body)
+}
+
 // remove removes a container through serve, as a client would, which
-// cleans its sandbox state up before it answers.
+// cleans its sandbox state up before it answers. A container that is not
+// there (an earlier try removed it) is not an error.
 func (sv *served) remove(ctx context.Context, name string) error {
 	_, err := do(ctx, sv.client, http.MethodDelete, sv.libpod+"/containers/"+name+"?force=true")
+	if e, ok := errors.AsType[*statusError](err); ok && e.code == http.StatusNotFound {
+		return nil
+	}
 	return err
 }
 
