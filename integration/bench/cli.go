@@ -45,7 +45,7 @@ var cliRatios = []struct{ name, num, den string }{
 // cliRound times the CLI paths on every server (timePaths) and reports
 // their medians and ratios.
 func cliRound(ctx context.Context, servers []*server, n int) ([]ServerReport, error) {
-	lat, rss, err := timePaths(ctx, servers, n, cliPaths)
+	lat, rss, err := timePaths(ctx, servers, n, cliPaths, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -70,22 +70,30 @@ func cliRound(ctx context.Context, servers []*server, n int) ([]ServerReport, er
 // timePaths launches n containers per path and server, one at a time:
 // each step runs every path on every server, rotating which goes first,
 // so that drift in the machine hits all of them alike. It returns each
-// server's latencies and peak RSS by path.
-func timePaths(ctx context.Context, servers []*server, n int, paths []cliPath) ([]map[string][]time.Duration, []map[string][]int64, error) {
+// server's latencies and peak RSS by path. A launch that failed is tried
+// again, its time not counted, while retry (when not nil) says so.
+func timePaths(ctx context.Context, servers []*server, n int, paths []cliPath, retry func(si int, p cliPath, err error) bool) ([]map[string][]time.Duration, []map[string][]int64, error) {
+	launch := func(si int, p cliPath) (time.Duration, int64, error) {
+		d, peak, err := servers[si].timeCLI(ctx, p)
+		for err != nil && retry != nil && retry(si, p, err) {
+			d, peak, err = servers[si].timeCLI(ctx, p)
+		}
+		return d, peak, err
+	}
 	lat := make([]map[string][]time.Duration, len(servers))
 	rss := make([]map[string][]int64, len(servers))
-	for i, s := range servers {
+	for i := range servers {
 		lat[i], rss[i] = map[string][]time.Duration{}, map[string][]int64{}
 		// Warm up: first-use costs (the page cache, the token store's
 		// schema, the bridges dir) are not what is measured.
 		for _, p := range paths {
-			if _, _, err := s.timeCLI(ctx, p); err != nil {
+			if _, _, err := launch(i, p); err != nil {
 				return nil, nil, fmt.Errorf("warm-up %s: %w", p.name, err)
 			}
 		}
 	}
 	err := interleave(len(servers), n, 0, paths, func(si int, p cliPath, _ bool) error {
-		d, peak, err := servers[si].timeCLI(ctx, p)
+		d, peak, err := launch(si, p)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", servers[si].binary, p.name, err)
 		}

@@ -59,14 +59,25 @@ var servePaths = []cliPath{
 	{name: pmRun, launch: (*server).podmanRun, remove: retried((*server).remove)},
 }
 
-// retried is an untimed removal tried up to three times: the removal of a
-// container that has just exited can fail when netavark's teardown of its
-// network races the container's own cleanup (iptables: "CHAIN_DEL failed
-// (Device or resource busy)"). What is left is checked at the end.
+// maxRetries bounds the launches of one path that are tried again.
+const maxRetries = 10
+
+// netavarkRace reports whether a launch failed on the host's iptables,
+// which every podman service on the machine shares: netavark's chains are
+// named after the network, and each service has the default network, so
+// one service's set-up or teardown can fail on another's ("Chain already
+// exists", "CHAIN_DEL failed (Device or resource busy)"). Such a launch is
+// tried again and its time is not counted; the report says how often.
+func netavarkRace(err error) bool {
+	return strings.Contains(err.Error(), "netavark") && strings.Contains(err.Error(), "iptables")
+}
+
+// retried is an untimed removal tried again, up to three times, when it
+// failed on a netavark race.
 func retried(remove func(*server, context.Context, string) error) func(*server, context.Context, string) error {
 	return func(s *server, ctx context.Context, name string) error {
 		err := remove(s, ctx, name)
-		for attempt := 1; err != nil && attempt < 3; attempt++ {
+		for attempt := 1; err != nil && netavarkRace(err) && attempt < 3; attempt++ {
 			time.Sleep(time.Second)
 			err = remove(s, ctx, name)
 		}
@@ -87,8 +98,10 @@ var streamScript = fmt.Sprintf("/bin/busybox yes %s | /bin/busybox head -c %d; /
 type ServeReport struct {
 	// Wiring is serve's wiring flags, as the direct sandwire's.
 	Wiring []string `json:"wiring"`
-	// CLI holds (a)'s whole-process latencies by path.
-	CLI map[string]Stats `json:"cli"`
+	// CLI holds (a)'s whole-process latencies by path; Retried counts the
+	// launches of each path tried again after a netavark race (netavarkRace).
+	CLI     map[string]Stats `json:"cli"`
+	Retried map[string]int   `json:"retried"`
 	// Requests holds (b)'s per-request latencies by path.
 	Requests map[string]Stats `json:"requests"`
 	// Streams holds (c)'s transfers by path.
@@ -183,7 +196,17 @@ func serveRound(ctx context.Context, servers []*server, reps []ServerReport, o o
 		}
 		reps[i].Serve = &ServeReport{Wiring: benchWiring}
 	}
-	lat, _, err := timePaths(ctx, servers, o.n, servePaths)
+	retries := make([]map[string]int, len(servers))
+	for i := range servers {
+		retries[i] = map[string]int{}
+	}
+	lat, _, err := timePaths(ctx, servers, o.n, servePaths, func(si int, p cliPath, err error) bool {
+		if !netavarkRace(err) || retries[si][p.name] >= maxRetries {
+			return false
+		}
+		retries[si][p.name]++
+		return true
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -198,14 +221,14 @@ func serveRound(ctx context.Context, servers []*server, reps []ServerReport, o o
 	var fails []error
 	for i, s := range servers {
 		r := reps[i].Serve
-		r.CLI, r.Requests, r.Streams = map[string]Stats{}, reqs[i], xfers[i]
+		r.CLI, r.Retried, r.Requests, r.Streams = map[string]Stats{}, retries[i], reqs[i], xfers[i]
 		for name, l := range lat[i] {
 			r.CLI[name] = summarize(l)
 		}
 		if r.Parallel, err = s.parallelCreates(ctx, o.clients, o.perClient); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.binary, err)
 		}
-		if err := s.served.remove(ctx, streams[i]); err != nil {
+		if err := retried((*server).removeServed)(s, ctx, streams[i]); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.binary, err)
 		}
 		// Everything serve made, the round's (a) containers included, is
@@ -406,8 +429,17 @@ func (s *server) podmanAt(ctx context.Context, url string, args ...string) ([]by
 func (s *server) streamContainer(ctx context.Context) (string, error) {
 	name := containerName()
 	s.served.record(name)
-	if _, _, err := s.podmanAt(ctx, s.served.url(), "run", "-d", "--name", name, "--log-driver", "k8s-file", s.image, "sh", "-c", streamScript); err != nil {
-		return "", err
+	for attempt := 1; ; attempt++ {
+		_, _, err := s.podmanAt(ctx, s.served.url(), "run", "-d", "--name", name, "--log-driver", "k8s-file", s.image, "sh", "-c", streamScript)
+		if err == nil {
+			break
+		}
+		if !netavarkRace(err) || attempt == 3 {
+			return "", err
+		}
+		if err := retried((*server).removeServed)(s, ctx, name); err != nil {
+			return "", err
+		}
 	}
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		c, err := s.client.Inspect(ctx, name)
@@ -714,6 +746,9 @@ func (r *ServeReport) print() {
 	fmt.Printf("%-40s %10s %10s\n", "(a) whole process", "median ms", "p95 ms")
 	for _, p := range servePaths {
 		fmt.Printf("%-40s %10.1f %10.1f\n", p.name, r.CLI[p.name].Median, r.CLI[p.name].P95)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Retried)) {
+		fmt.Printf("    %s: %d launches tried again after a netavark race\n", k, r.Retried[k])
 	}
 	fmt.Printf("%-40s %10s %10s\n", "(b) one request, kept-alive", "median ms", "p95 ms")
 	for _, p := range []string{inspectDirect, inspectServe, pingDirect, pingServe} {
