@@ -16,10 +16,11 @@ import (
 )
 
 // cliPath launches one container with whole processes and returns their
-// peak RSS.
+// peak RSS; remove, when set, removes it instead of server.remove.
 type cliPath struct {
 	name   string
 	launch func(s *server, ctx context.Context, name string) (int64, error)
+	remove func(s *server, ctx context.Context, name string) error
 }
 
 // The CLI round's paths, and the ratios of their medians.
@@ -32,9 +33,9 @@ const (
 )
 
 var cliPaths = []cliPath{
-	{swRun, (*server).sandwireRun}, {pmRun, (*server).podmanRun},
-	{swCreate, (*server).sandwireCreate}, {pmCreate, (*server).podmanCreate},
-	{execRun, (*server).execCLI},
+	{name: swRun, launch: (*server).sandwireRun}, {name: pmRun, launch: (*server).podmanRun},
+	{name: swCreate, launch: (*server).sandwireCreate}, {name: pmCreate, launch: (*server).podmanCreate},
+	{name: execRun, launch: (*server).execCLI},
 }
 
 var cliRatios = []struct{ name, num, den string }{
@@ -43,53 +44,83 @@ var cliRatios = []struct{ name, num, den string }{
 	{"exec / sandwire run -d", execRun, swRun},
 }
 
-// cliRound launches n containers per path and server, one at a time:
-// each step runs every path on every server, rotating which goes first,
-// so that drift in the machine hits all of them alike.
+// cliRound times the CLI paths on every server (timePaths) and reports
+// their medians and ratios.
 func cliRound(ctx context.Context, servers []*server, n int) ([]ServerReport, error) {
-	lat := make([]map[string][]time.Duration, len(servers))
-	rss := make([][]int64, len(servers))
-	for i, s := range servers {
-		lat[i] = map[string][]time.Duration{}
-		// Warm up: first-use costs (the page cache, the token store's
-		// schema, the bridges dir) are not what is measured.
-		for _, p := range cliPaths {
-			if _, _, err := s.timeCLI(ctx, p); err != nil {
-				return nil, fmt.Errorf("warm-up %s: %w", p.name, err)
-			}
-		}
-	}
-	for step := range n {
-		for i := range servers {
-			si := (step + i) % len(servers)
-			for k := range cliPaths {
-				p := cliPaths[(step+k)%len(cliPaths)]
-				d, peak, err := servers[si].timeCLI(ctx, p)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %s: %w", servers[si].binary, p.name, err)
-				}
-				lat[si][p.name] = append(lat[si][p.name], d)
-				if p.name == swCreate {
-					rss[si] = append(rss[si], peak)
-				}
-			}
-		}
+	lat, rss, err := timePaths(ctx, servers, n, cliPaths, nil)
+	if err != nil {
+		return nil, err
 	}
 	reps := make([]ServerReport, len(servers))
 	for i, s := range servers {
-		r := ServerReport{Binary: s.binary, Server: s.facts.Version, APIVersion: s.facts.APIVersion, Rootless: s.facts.Rootless,
-			CLI: map[string]Stats{}, Ratios: map[string]float64{}}
+		r := s.report()
+		r.CLI = map[string]Stats{}
 		for name, l := range lat[i] {
 			r.CLI[name] = summarize(l)
 		}
 		for _, q := range cliRatios {
 			r.Ratios[q.name] = ratio(r.CLI, q.num, q.den)
 		}
-		slices.Sort(rss[i])
-		r.CLIPeakRSSKiB = rss[i][len(rss[i])/2]
+		peaks := rss[i][swCreate]
+		slices.Sort(peaks)
+		r.CLIPeakRSSKiB = peaks[len(peaks)/2]
 		reps[i] = r
 	}
 	return reps, nil
+}
+
+// timePaths launches n containers per path and server, one at a time:
+// each step runs every path on every server, rotating which goes first,
+// so that drift in the machine hits all of them alike. It returns each
+// server's latencies and peak RSS by path. A launch that failed is tried
+// again, its time not counted, while retry (when not nil) says so.
+func timePaths(ctx context.Context, servers []*server, n int, paths []cliPath, retry func(si int, p cliPath, err error) bool) ([]map[string][]time.Duration, []map[string][]int64, error) {
+	launch := func(si int, p cliPath) (time.Duration, int64, error) {
+		d, peak, err := servers[si].timeCLI(ctx, p)
+		for err != nil && retry != nil && retry(si, p, err) {
+			d, peak, err = servers[si].timeCLI(ctx, p)
+		}
+		return d, peak, err
+	}
+	lat := make([]map[string][]time.Duration, len(servers))
+	rss := make([]map[string][]int64, len(servers))
+	for i := range servers {
+		lat[i], rss[i] = map[string][]time.Duration{}, map[string][]int64{}
+		// Warm up: first-use costs (the page cache, the token store's
+		// schema, the bridges dir) are not what is measured.
+		for _, p := range paths {
+			if _, _, err := launch(i, p); err != nil {
+				return nil, nil, fmt.Errorf("warm-up %s: %w", p.name, err)
+			}
+		}
+	}
+	err := interleave(len(servers), n, 0, paths, func(si int, p cliPath, _ bool) error {
+		d, peak, err := launch(si, p)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", servers[si].binary, p.name, err)
+		}
+		lat[si][p.name] = append(lat[si][p.name], d)
+		rss[si][p.name] = append(rss[si][p.name], peak)
+		return nil
+	})
+	return lat, rss, err
+}
+
+// interleave runs measure n+warmUp steps: each step runs every path on
+// every server, rotating which server and which path go first, so that
+// drift in the machine hits all of them alike. measured says whether the
+// step is past the warm-up.
+func interleave[P any](servers, n, warmUp int, paths []P, measure func(si int, p P, measured bool) error) error {
+	for step := range n + warmUp {
+		for i := range servers {
+			for k := range paths {
+				if err := measure((step+i)%servers, paths[(step+k)%len(paths)], step >= warmUp); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // timeCLI times one launch of path p and then, untimed, removes the
@@ -99,7 +130,11 @@ func (s *server) timeCLI(ctx context.Context, p cliPath) (time.Duration, int64, 
 	start := time.Now()
 	peak, err := p.launch(s, ctx, name)
 	d := time.Since(start)
-	if rmErr := s.remove(ctx, name); err == nil {
+	remove := s.remove
+	if p.remove != nil {
+		remove = func(ctx context.Context, name string) error { return p.remove(s, ctx, name) }
+	}
+	if rmErr := remove(ctx, name); err == nil {
 		err = rmErr
 	}
 	return d, peak, err
@@ -123,11 +158,14 @@ func (s *server) podmanCreate(ctx context.Context, name string) (int64, error) {
 	return rss, err
 }
 
-// sandwireCLI runs `sandwire run|create` for a wired container (scope
-// set, shield off: there is no terok-shield here).
+// benchWiring is how every sandwire of the bench wires a container: scope
+// set, shield off (there is no terok-shield here).
+var benchWiring = []string{"--no-shield", "--scope", "bench"}
+
+// sandwireCLI runs `sandwire run|create` for a wired container.
 func (s *server) sandwireCLI(ctx context.Context, verb, name string, podmanFlags ...string) (int64, error) {
-	args := append([]string{"--url", s.svc.URL(), verb, "--no-shield", "--scope", "bench", name, "--"}, podmanFlags...)
-	_, rss, err := s.process(ctx, s.sandwire, append(args, s.image, "true")...)
+	args := slices.Concat([]string{"--url", s.svc.URL(), verb}, benchWiring, []string{name, "--"}, podmanFlags, []string{s.image, "true"})
+	_, rss, err := s.process(ctx, s.sandwire, args...)
 	return rss, err
 }
 
@@ -140,7 +178,7 @@ func (s *server) podmanCLI(ctx context.Context, verb string, flags ...string) ([
 // execCLI is the old tool's path: `sandwire prepare` prints the flags,
 // `podman --remote run -d` runs the container with them.
 func (s *server) execCLI(ctx context.Context, name string) (int64, error) {
-	out, rss, err := s.process(ctx, s.sandwire, "--url", s.svc.URL(), "prepare", "--json", "--no-shield", "--scope", "bench", name)
+	out, rss, err := s.process(ctx, s.sandwire, slices.Concat([]string{"--url", s.svc.URL(), "prepare", "--json"}, benchWiring, []string{name})...)
 	if err != nil {
 		return 0, err
 	}

@@ -22,6 +22,14 @@
 //	wired  sandwire's create+start (Sandbox.Create)
 //	exec   the same wiring rendered as flags, `podman --remote run -d` exec'd
 //
+// With -serve it also starts `sandwire serve` in front of each service,
+// wired as the CLI round's sandwire, and measures what a client pays for
+// going through it (see serve.go): `podman --remote run -d` through serve
+// against `sandwire run -d`, an inspect and a ping in this process, a
+// 100 MB logs stream and cp out of a container, and parallel clients whose
+// creates must all be wired and leave nothing behind once removed (the
+// command fails when one is not). -cli=false leaves the CLI round out.
+//
 //	go run -tags "$BUILDTAGS" ./integration/bench -n 30 \
 //	    -servers podman,$HOME/.cache/sandwire/podman-5.8.2/podman -out bench.json
 //
@@ -54,8 +62,10 @@ import (
 type options struct {
 	servers, image, out string
 	n, clients          int
-	library             bool
+	cli, library, serve bool
 	memLaunches         int
+	// requests, streams and perClient size the serve round.
+	requests, streams, perClient int
 }
 
 // Stats summarises one path's per-container latencies.
@@ -80,7 +90,7 @@ type ServerReport struct {
 	APIVersion string `json:"api_version"`
 	Rootless   bool   `json:"rootless"`
 	// CLI holds the whole-process latencies by path.
-	CLI map[string]Stats `json:"cli"`
+	CLI map[string]Stats `json:"cli,omitempty"`
 	// Sequential and Parallel hold the library rounds' latencies.
 	Sequential map[string]Stats `json:"sequential,omitempty"`
 	Parallel   map[string]Stats `json:"parallel,omitempty"`
@@ -91,6 +101,8 @@ type ServerReport struct {
 	// -mem-launches launches in one process.
 	CLIPeakRSSKiB int64    `json:"cli_peak_rss_kib,omitempty"`
 	HeapAfter     []uint64 `json:"heap_after_launches_bytes,omitempty"`
+	// Serve is the serve round's share.
+	Serve *ServeReport `json:"serve,omitempty"`
 }
 
 func main() {
@@ -98,8 +110,13 @@ func main() {
 	flag.StringVar(&o.servers, "servers", podmantest.Binary(), "comma-separated podman binaries, one private service each")
 	flag.StringVar(&o.image, "image", podmantest.Image, "image to launch (must exist on the server)")
 	flag.IntVar(&o.n, "n", 30, "containers per path and server")
+	flag.BoolVar(&o.cli, "cli", true, "time the CLI round (whole processes)")
+	flag.BoolVar(&o.serve, "serve", false, "also time the serve round (sandwire serve in front of each service)")
+	flag.IntVar(&o.requests, "requests", 2000, "serve round: inspects and pings per path and server")
+	flag.IntVar(&o.streams, "streams", 10, "serve round: logs and cp transfers per path and server")
+	flag.IntVar(&o.perClient, "per-client", 50, "serve round: containers each parallel client creates")
 	flag.BoolVar(&o.library, "library", false, "also time the library rounds (in this process, through the API)")
-	flag.IntVar(&o.clients, "clients", 8, "parallel clients for the library's parallel round")
+	flag.IntVar(&o.clients, "clients", 8, "parallel clients for the library's parallel round and the serve round's")
 	flag.IntVar(&o.memLaunches, "mem-launches", 0, "also launch this many wired containers in one process and report heap growth")
 	flag.StringVar(&o.out, "out", "bench.json", "where to write the JSON report")
 	flag.Parse()
@@ -139,12 +156,24 @@ func run(o options) error {
 		servers = append(servers, s)
 	}
 	rep := Report{CPUs: runtime.NumCPU(), N: o.n}
-	cli, err := cliRound(ctx, servers, o.n)
-	if err != nil {
-		return err
+	reps := make([]ServerReport, len(servers))
+	for i, s := range servers {
+		reps[i] = s.report()
+	}
+	if o.cli {
+		if reps, err = cliRound(ctx, servers, o.n); err != nil {
+			return err
+		}
+	}
+	var failed error
+	if o.serve {
+		rep.Clients = o.clients
+		if failed, err = serveRound(ctx, servers, reps, o); err != nil {
+			return err
+		}
 	}
 	for i, s := range servers {
-		sr := cli[i]
+		sr := reps[i]
 		if o.library {
 			rep.Clients = o.clients
 			if err := s.libraryRounds(ctx, &sr, o.n, o.clients); err != nil {
@@ -160,7 +189,10 @@ func run(o options) error {
 	}
 	print(rep)
 	data, _ := json.MarshalIndent(rep, "", "  ")
-	return os.WriteFile(o.out, append(data, '\n'), 0o644)
+	if err := os.WriteFile(o.out, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return failed
 }
 
 // server is one private podman service and what launches on it: a
@@ -178,6 +210,8 @@ type server struct {
 	env      []string
 	sandwire string
 	image    string
+	// served is the serve round's sandwire serve in front of svc.
+	served *served
 }
 
 func startServer(ctx context.Context, binary, state, sandwire, image string) (_ *server, err error) {
@@ -214,6 +248,12 @@ func startServer(ctx context.Context, binary, state, sandwire, image string) (_ 
 	s.env = append(svc.Env(), wiring.EnvConfigFile+"="+config,
 		wiring.EnvStateDir+"="+s.cfg.StateDir, wiring.EnvRuntimeDir+"="+s.cfg.RuntimeDir, wiring.EnvVaultDir+"="+s.cfg.VaultDir)
 	return s, nil
+}
+
+// report is the server's report before any round.
+func (s *server) report() ServerReport {
+	return ServerReport{Binary: s.binary, Server: s.facts.Version, APIVersion: s.facts.APIVersion, Rootless: s.facts.Rootless,
+		Ratios: map[string]float64{}}
 }
 
 func (s *server) close() {
@@ -307,9 +347,11 @@ func print(r Report) {
 	fmt.Printf("%d CPUs, n=%d per path and server\n", r.CPUs, r.N)
 	for _, s := range r.Servers {
 		fmt.Printf("\npodman %s (API %s, %s), rootless=%v\n", s.Server, s.APIVersion, s.Binary, s.Rootless)
-		fmt.Printf("%-40s %10s %10s\n", "whole process", "median ms", "p95 ms")
-		for _, p := range cliPaths {
-			fmt.Printf("%-40s %10.1f %10.1f\n", p.name, s.CLI[p.name].Median, s.CLI[p.name].P95)
+		if len(s.CLI) > 0 {
+			fmt.Printf("%-40s %10s %10s\n", "whole process", "median ms", "p95 ms")
+			for _, p := range cliPaths {
+				fmt.Printf("%-40s %10.1f %10.1f\n", p.name, s.CLI[p.name].Median, s.CLI[p.name].P95)
+			}
 		}
 		if len(s.Sequential) > 0 {
 			fmt.Printf("%-40s %10s %10s\n", "library", "median ms", "p95 ms")
@@ -330,6 +372,9 @@ func print(r Report) {
 		}
 		if len(s.HeapAfter) > 0 {
 			fmt.Printf("heap after launches (tenths): %v\n", s.HeapAfter)
+		}
+		if s.Serve != nil {
+			s.Serve.print()
 		}
 	}
 }
