@@ -262,3 +262,63 @@ func killEvents(t *testing.T, name string, since time.Time) int {
 	}
 	return strings.Count(out, "kill")
 }
+
+// TestStartAttachedSignalsAsPodman: `sandwire start --attach` forwards the
+// signals it receives to the container, as `podman --remote start
+// --attach` does (its --sig-proxy is on when attaching); with
+// --sig-proxy=false SIGINT ends the client alone and the container runs
+// on. The same signals go to both clients, and what each left is compared.
+func TestStartAttachedSignalsAsPodman(t *testing.T) {
+	tests := []struct {
+		name    string
+		flags   []string
+		signals []syscall.Signal
+		want    signalOutcome
+	}{
+		{"each signal is forwarded and the container decides", nil,
+			[]syscall.Signal{syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM},
+			signalOutcome{Exit: "exit status 3", Stdout: "ready\ngot USR1\ngot INT\ngot TERM\n", Container: "exited"}},
+		{"without --sig-proxy nothing is forwarded and SIGINT ends the client alone", []string{"--sig-proxy=false"},
+			[]syscall.Signal{syscall.SIGINT},
+			signalOutcome{Exit: "signal: interrupt", Stdout: "ready\n", Container: "running"}},
+	}
+	bin := os.Getenv("SANDWIRE_PODMAN5")
+	if bin == "" {
+		t.Fatal("SANDWIRE_PODMAN5 is not set: build podman 5.8.2 with hack/build-podman5.sh and name it there")
+	}
+	sb := newSandbox(t)
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			image := []string{svc.Image(), "sh", "-c", trapScript}
+
+			podmanName := fmt.Sprintf("sig-start-podman-%d", i)
+			removeContainerAtEnd(t, podmanName)
+			create := append([]string{"--remote", "--url", svc.URL(), "create", "--name", podmanName}, image...)
+			pc := exec.CommandContext(ctx, bin, create...)
+			pc.Env = svc.Env()
+			if out, err := pc.CombinedOutput(); err != nil {
+				t.Fatalf("podman --remote create: %v\n%s", err, out)
+			}
+			start := exec.CommandContext(ctx, bin, append(append([]string{"--remote", "--url", svc.URL(), "start", "--attach"}, tc.flags...), podmanName)...)
+			start.Env = svc.Env()
+			podman := signalRun(t, podmanName, start, tc.signals)
+
+			name := fmt.Sprintf("sig-start-sandwire-%d", i)
+			removeContainerAtEnd(t, name)
+			mustSucceed(t, sb.sandwire(append([]string{"--url", svc.URL(), "create", "--no-shield", name, "--"}, image...)...))
+			t.Cleanup(func() { mustSucceed(t, sb.sandwire("cleanup", name)) })
+			cmd := exec.CommandContext(ctx, sandwireBin, append(append([]string{"--url", svc.URL(), "start", "--attach"}, tc.flags...), name)...)
+			cmd.Env = sb.environ()
+			sandwire := signalRun(t, name, cmd, tc.signals)
+
+			if podman != tc.want {
+				t.Errorf("podman --remote start --attach: %+v, want %+v", podman, tc.want)
+			}
+			if sandwire != podman {
+				t.Errorf("sandwire start --attach differs from podman --remote start --attach:\n  podman:   %+v\n  sandwire: %+v", podman, sandwire)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package launch
 import (
 	"context"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/containers/podman/v5/libpod/define"
@@ -22,6 +23,10 @@ type StartOptions struct {
 	Stdout, Stderr io.Writer
 	// DetachKeys overrides the server's key sequence that detaches.
 	DetachKeys string
+	// Signals, when set and Attach is, are forwarded to the container
+	// while it runs, as RunOptions.Signals are (podman start's
+	// --sig-proxy).
+	Signals <-chan os.Signal
 }
 
 // StartResult is a wired container that was started, or was running
@@ -112,7 +117,7 @@ func (s *Sandbox) startRunning(ctx context.Context, srv Server, res *StartResult
 // attach starts the container attached to opts' streams and waits for it;
 // started runs once it is running.
 func (s *Sandbox) attach(ctx context.Context, srv Server, res *StartResult, opts *StartOptions, started func()) (*StartResult, error) {
-	streams := podmanapi.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, DetachKeys: opts.DetachKeys, Started: started}
+	streams := podmanapi.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, DetachKeys: opts.DetachKeys, Started: started, Signals: opts.Signals}
 	code, detached, err := startAttached(ctx, srv, res.ID, streams)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 
 	"github.com/sandwire/sandwire/launch"
 	"github.com/spf13/cobra"
@@ -14,6 +16,7 @@ type startFlags struct {
 	attach      bool
 	interactive bool
 	detachKeys  string
+	sigProxy    bool
 }
 
 func newStartCommand(g *globals) *cobra.Command {
@@ -31,13 +34,23 @@ bridge resources. A container that sandwire did not wire, or whose sandbox
 state was cleaned up, is refused. Starting a running container does
 nothing; with --attach, sandwire attaches to it, as podman start does.
 
-With --attach, sandwire exits with the container's exit code; Ctrl-C stops
-the container. Otherwise it prints each NAME it started.`,
+With --attach, sandwire exits with the container's exit code, and the
+signals it receives (Ctrl-C's SIGINT, SIGTERM, ...) are forwarded to the
+container, as podman start --attach forwards them; with --sig-proxy=false
+they are not, and end sandwire alone. Otherwise it prints each NAME it
+started.`,
 		Example: `  sandwire start mybox
   sandwire start --interactive --attach mybox`,
 		Args:              startArgs(&f),
 		ValidArgsFunction: g.completeWiredNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// podman's rule: --sig-proxy is on when attaching, unless given.
+			if !cmd.Flags().Changed("sig-proxy") {
+				f.sigProxy = f.attach
+			}
+			if f.sigProxy && !f.attach {
+				return usageErr(errors.New("you cannot use sig-proxy without --attach: invalid argument"))
+			}
 			return g.start(cmd, args, f)
 		},
 	}
@@ -45,6 +58,8 @@ the container. Otherwise it prints each NAME it started.`,
 	flags.BoolVarP(&f.attach, "attach", "a", false, "Attach container's STDOUT and STDERR")
 	flags.StringVar(&f.detachKeys, "detach-keys", "", "Select the key sequence for detaching a container. Format is a single character `[a-Z]` or a comma separated sequence of `ctrl-<value>`, where `<value>` is one of: `a-z`, `@`, `^`, `[`, `\\`, `]`, `^` or `_`")
 	flags.BoolVarP(&f.interactive, "interactive", "i", false, "Make STDIN available to the contained process")
+	flags.BoolVar(&f.sigProxy, "sig-proxy", false, "Proxy received signals to the process (default true if attaching, false otherwise)")
+	_ = flags.MarkHidden("sig-proxy") // as podman-remote hides it
 	return cmd
 }
 
@@ -80,6 +95,15 @@ func (g *globals) startAttached(ctx context.Context, sb *launch.Sandbox, name st
 	if f.interactive {
 		opts.Stdin = g.stdin
 	}
+	// As podman start: from here the signals are the container's (or,
+	// without --sig-proxy, end sandwire), not a cancel of the start.
+	if f.sigProxy {
+		signals := make(chan os.Signal, launch.SignalBuffer)
+		launch.CatchProxiedSignals(signals)
+		defer signal.Stop(signals)
+		opts.Signals = signals
+	}
+	g.releaseInterrupts()
 	res, err := sb.Start(ctx, name, opts)
 	switch {
 	case err != nil:
