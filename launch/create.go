@@ -138,6 +138,9 @@ func (s *Sandbox) check(ctx context.Context, name string, spec *specgen.SpecGene
 	if err := s.CheckSpec(name, spec); err != nil {
 		return nil, nil, err
 	}
+	if in.Plan().SSH {
+		s.prefetchTokens(ctx)
+	}
 	srv, err := s.connect(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -155,6 +158,16 @@ func (s *Sandbox) check(ctx context.Context, name string, spec *specgen.SpecGene
 		}
 	}
 	return srv, in, nil
+}
+
+// prefetchTokens starts unlocking a token store that can do so unasked
+// (the vault), once the checks that need no server have passed: its
+// passphrase tiers and its key run while the server is asked, and the
+// launch's Unlock waits for it.
+func (s *Sandbox) prefetchTokens(ctx context.Context) {
+	if p, ok := s.tokens.(interface{ Prefetch(context.Context) }); ok {
+		go p.Prefetch(ctx)
+	}
 }
 
 // compose lays down the launch's host state for a server with facts, and

@@ -125,6 +125,34 @@ func (s *VaultStore) Unlock(ctx context.Context) error {
 	return s.resolve(ctx)
 }
 
+// Prefetch unlocks the vault ahead of a launch that is going to need it,
+// so that walking the passphrase tiers and opening the file overlap with
+// the caller's other work (the server's round trips). It asks no one: a
+// prompt is left to Unlock, at its place in the launch. It creates
+// nothing and reports nothing: what fails here fails again, and is
+// reported, in Unlock.
+func (s *VaultStore) Prefetch(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		return
+	}
+	if s.pass.IsZero() {
+		unattended := slices.DeleteFunc(slices.Clone(s.chain), func(t PassphraseTier) bool { return t.Tier() == (Prompt{}).Tier() })
+		pass, tier, err := unattended.Resolve(ctx, s.path)
+		if err != nil {
+			return
+		}
+		s.pass, s.tier = pass, tier
+	}
+	if _, err := os.Lstat(s.path); err != nil {
+		return // a new vault is made by the first Mint
+	}
+	if db, err := s.connect(ctx); err == nil {
+		s.db = db
+	}
+}
+
 // resolve walks the chain once; it runs under the table's lock.
 func (s *VaultStore) resolve(ctx context.Context) error {
 	if !s.pass.IsZero() {

@@ -315,3 +315,66 @@ func TestVaultStoreAsksAgainAfterAWrongPassphrase(t *testing.T) {
 		t.Errorf("the chain was asked %d times, want again after the wrong passphrase", len(asked))
 	}
 }
+
+func TestVaultPrefetch(t *testing.T) {
+	ctx := context.Background()
+	t.Run("an unattended tier's passphrase opens the vault, and Unlock asks no tier again", func(t *testing.T) {
+		path := terokVault(t, plainPassphrase)
+		var asked []string
+		s := wiring.NewVaultStore(path, wiring.PassphraseChain{recordingTier{name: "passphrase-command", pass: plainPassphrase, asked: &asked}})
+		defer s.Close()
+		s.Prefetch(ctx)
+		if len(asked) != 1 || s.Tier() != "passphrase-command" {
+			t.Fatalf("after Prefetch: tiers asked %v, tier %q; want the vault unlocked by the one tier", asked, s.Tier())
+		}
+		if err := s.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Mint(ctx, "proj", "web", "proj", wiring.SSHProvider); err != nil {
+			t.Fatal(err)
+		}
+		if len(asked) != 1 || s.Tier() != "passphrase-command" {
+			t.Errorf("tiers asked %v, tier %q; want the one tier asked once", asked, s.Tier())
+		}
+	})
+	t.Run("the prompt is left to Unlock", func(t *testing.T) {
+		path := terokVault(t, plainPassphrase)
+		term, tty, err := vaulttest.OpenPTY()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer term.Close()
+		defer tty.Close()
+		var asked bytes.Buffer
+		s := wiring.NewVaultStore(path, wiring.PassphraseChain{wiring.Prompt{In: tty, Out: &asked}})
+		defer s.Close()
+		s.Prefetch(ctx)
+		if asked.Len() != 0 {
+			t.Fatalf("Prefetch prompted: %q", asked.String())
+		}
+		if _, err := term.WriteString(plainPassphrase + "\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Unlock(ctx); err != nil || s.Tier() != "prompt" || !strings.Contains(asked.String(), "passphrase: ") {
+			t.Errorf("Unlock after Prefetch = %v, tier %q, prompt %q; want the prompt to answer", err, s.Tier(), asked.String())
+		}
+	})
+	t.Run("a vault that does not exist is not made", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "vault", "credentials.db")
+		s := wiring.NewVaultStore(path, givenChain(plainPassphrase))
+		defer s.Close()
+		s.Prefetch(ctx)
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("after Prefetch, %s: %v; want nothing there", path, err)
+		}
+	})
+	t.Run("a wrong passphrase is left for Unlock to report", func(t *testing.T) {
+		path := terokVault(t, plainPassphrase)
+		s := wiring.NewVaultStore(path, givenChain("not it"))
+		defer s.Close()
+		s.Prefetch(ctx)
+		if err := s.Unlock(ctx); !errors.Is(err, wiring.ErrWrongPassphrase) {
+			t.Errorf("Unlock after Prefetch = %v, want ErrWrongPassphrase", err)
+		}
+	})
+}
