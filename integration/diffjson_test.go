@@ -47,7 +47,8 @@ func TestNormalizeDropsSandboxEditsAndSortsEnv(t *testing.T) {
 			"Annotations": {"terok.sandbox.sidecar": "/x", "app": "y"},
 			"Env": ["PATH=/bin", "HOSTNAME=abc", "TEROK_GATE_TOKEN=t", "FOO=bar"]
 		},
-		"HostConfig": {"Annotations": {"terok.shield.state": "up", "other": "z"}}
+		"HostConfig": {"Annotations": {"terok.shield.state": "up", "other": "z"}},
+		"NetworkSettings": {"Networks": {"sandwire42": {"Aliases": ["abc"], "Gateway": "10.128.0.1"}}}
 	}`), &c); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,8 @@ func TestNormalizeDropsSandboxEditsAndSortsEnv(t *testing.T) {
 			"Annotations": map[string]any{"app": "y"},
 			"Env":         []any{"FOO=bar", "PATH=/bin"},
 		},
-		"HostConfig": map[string]any{"Annotations": map[string]any{"other": "z"}},
+		"HostConfig":      map[string]any{"Annotations": map[string]any{"other": "z"}},
+		"NetworkSettings": map[string]any{"Networks": map[string]any{"sandwire42": map[string]any{"Gateway": "10.128.0.1"}}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("normalize made\n%v\nwant\n%v", c, want)

@@ -213,6 +213,12 @@ func (s *VaultStore) openNew(ctx context.Context) (*sql.DB, error) {
 // cache's, or one derived here from the passphrase and the file's salt,
 // which the cache then keeps when the passphrase's tier allows.
 func (s *VaultStore) openExisting(ctx context.Context) (*sql.DB, error) {
+	// Opened for writing first, as a new file is: a vault that cannot be
+	// written fails here with the system's reason, not later with
+	// SQLite's "readonly database"; and its mode is put back to 0600.
+	if _, err := createPrivate(s.path); err != nil {
+		return nil, fmt.Errorf("%w: opening %s: %w", ErrTokenStoreUnavailable, s.path, err)
+	}
 	salt, err := readVaultSalt(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrTokenStoreUnavailable, s.path, err)
