@@ -37,6 +37,7 @@ func TestExitCodes(t *testing.T) {
 		{"sweep with a negative grace", []string{"sweep", "--grace", "-1s"}, 2, "--grace"},
 		{"start without a name", []string{"start"}, 2, "start requires at least one argument"},
 		{"start --attach of two names", []string{"start", "--attach", "a", "b"}, 2, "you cannot start and attach multiple containers at once"},
+		{"start --sig-proxy without --attach", []string{"start", "--sig-proxy", "box"}, 2, "you cannot use sig-proxy without --attach"},
 		{"start of an unsafe name is refused before connecting", []string{"--url", "unix:///nonexistent.sock", "start", "../x"}, 2, "invalid container name"},
 		{"start on an unreachable socket is a runtime failure", []string{"--url", "unix:///nonexistent.sock", "start", "box"}, 1, "/nonexistent.sock"},
 		{"start of several names reports each failure", []string{"--url", "unix:///nonexistent.sock", "start", "../x", "box"}, 2, "/nonexistent.sock"},
