@@ -4,7 +4,7 @@ BUILDTAGS := remote,containers_image_openpgp,exclude_graphdriver_btrfs,exclude_g
 GO ?= go
 GOFLAGS_TAGS := -tags $(BUILDTAGS)
 
-.PHONY: build test unit integration integration-podman5 integration-rootless integration-matrix vet clean
+.PHONY: build test unit integration integration-podman5 integration-rootless integration-matrix bench-smoke vet clean
 
 # sandwire looks for terok-bridge beside itself; the bridge is static
 # and stdlib-only, since it runs inside arbitrary images.
@@ -45,7 +45,15 @@ integration-rootless:
 integration-matrix:
 	$(MAKE) -k -j2 --output-sync=target integration-podman5 integration-rootless
 
-test: vet unit integration integration-matrix
+# The benchmarks run in CI too, small, so that every round of BENCHMARKS.md
+# keeps working: the numbers are read there, from full runs, never asserted
+# here; the serve round still fails on an unwired or leaked container.
+bench-smoke:
+	@test -n "$$SANDWIRE_PODMAN5" || { echo "SANDWIRE_PODMAN5 is not set: run hack/build-podman5.sh" >&2; exit 1; }
+	$(GO) run $(GOFLAGS_TAGS) ./integration/bench -n 3 -serve -requests 100 -streams 1 -clients 2 -per-client 3 \
+		-servers podman,$$SANDWIRE_PODMAN5 -out $${TMPDIR:-/tmp}/sandwire-bench-smoke.json
+
+test: vet unit integration integration-matrix bench-smoke
 
 clean:
 	rm -rf bin
