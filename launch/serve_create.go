@@ -206,8 +206,15 @@ func (p *proxy) requireAnnotated(ctx context.Context, id, sidecar string) error 
 	return ErrAnnotationsDropped
 }
 
+// createTurner is a server whose creates may have to wait their turn;
+// *podmanapi.Client is one.
+type createTurner interface {
+	CreateTurn(ctx context.Context) (done func(), err error)
+}
+
 // sendDocker posts a Docker create body to the server and returns the
 // created container and the server's answer as it came.
+
 func (p *proxy) sendDocker(ctx context.Context, path string, body *handlers.CreateContainerConfig) (podmanapi.Created, []byte, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
@@ -218,6 +225,19 @@ func (p *proxy) sendDocker(ctx context.Context, path string, body *handlers.Crea
 		return podmanapi.Created{}, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// The create takes its turn as Create's do: on rootless podman before
+	// 5, two at once crash the service (compose sends them together).
+	srv, err := p.sb.connect(ctx)
+	if err != nil {
+		return podmanapi.Created{}, nil, err
+	}
+	if t, ok := srv.(createTurner); ok {
+		done, err := t.CreateTurn(ctx)
+		if err != nil {
+			return podmanapi.Created{}, nil, err
+		}
+		defer done()
+	}
 	resp, err := p.transport.RoundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {

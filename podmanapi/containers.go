@@ -29,6 +29,27 @@ func (f Facts) createsOneAtATime() bool {
 	return ok && major < 5
 }
 
+// CreateTurn waits, on a server whose creates must not overlap, until no
+// other create of this process is under way, and returns the function
+// that ends this one's turn; elsewhere it returns at once. Create takes
+// its turn itself; a caller that sends a create another way (a
+// Docker-compatible create) takes one around it.
+func (c *Client) CreateTurn(ctx context.Context) (done func(), err error) {
+	facts, err := c.Facts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !facts.createsOneAtATime() {
+		return func() {}, nil
+	}
+	select {
+	case oldRootlessCreate <- struct{}{}:
+		return func() { <-oldRootlessCreate }, nil
+	case <-ctx.Done():
+		return nil, &InterruptedError{Op: "waiting to create the container", Err: ctx.Err()}
+	}
+}
+
 // Created is the server's answer to a create.
 type Created struct {
 	ID       string
@@ -39,18 +60,11 @@ type Created struct {
 // *ImageNotFoundError and a taken name as a *NameInUseError; the server is
 // asked which it was rather than its message parsed.
 func (c *Client) Create(ctx context.Context, s *specgen.SpecGenerator) (Created, error) {
-	facts, err := c.Facts(ctx)
+	done, err := c.CreateTurn(ctx)
 	if err != nil {
 		return Created{}, err
 	}
-	if facts.createsOneAtATime() {
-		select {
-		case oldRootlessCreate <- struct{}{}:
-			defer func() { <-oldRootlessCreate }()
-		case <-ctx.Done():
-			return Created{}, &InterruptedError{Op: "waiting to create the container", Err: ctx.Err()}
-		}
-	}
+	defer done()
 	resp, err := containers.CreateWithSpec(c.with(ctx), s, nil)
 	if err == nil {
 		return Created{ID: resp.ID, Warnings: resp.Warnings}, nil

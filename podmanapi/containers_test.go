@@ -189,3 +189,42 @@ func TestCreateWithoutAnAnswer(t *testing.T) {
 		})
 	}
 }
+
+func TestCreateTurnHoldsBackTheNextCreateOnlyWhereCreatesMustNotOverlap(t *testing.T) {
+	cases := []struct {
+		name     string
+		server   *fakePodman
+		heldBack bool
+	}{
+		{"rootless podman 4", &fakePodman{rootless: true, serverVersion: "4.3.1"}, true},
+		{"rootless podman 5", &fakePodman{rootless: true, serverVersion: "5.8.2"}, false},
+		{"rootful podman 4", &fakePodman{serverVersion: "4.3.1"}, false},
+	}
+	dir := t.TempDir()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, _ := connectTo(t, tc.server, socketPath(dir, i))
+			done, err := client.CreateTurn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			next, err := client.CreateTurn(ctx)
+			var interrupted *podmanapi.InterruptedError
+			if tc.heldBack != errors.As(err, &interrupted) {
+				t.Fatalf("a second turn while the first is held: %v, want held back %v", err, tc.heldBack)
+			}
+			if err == nil {
+				next()
+			}
+			done()
+			// Once the first turn is over, the next one is taken at once.
+			next, err = client.CreateTurn(context.Background())
+			if err != nil {
+				t.Fatalf("a turn after the first ended: %v", err)
+			}
+			next()
+		})
+	}
+}
