@@ -39,18 +39,19 @@ var (
 
 // The reasons, by group.
 const (
-	whyRead      = "reads state the client may see anyway"
-	whyLifecycle = "runs or stops a container as it is, wired or not"
-	whyImage     = "works on images, not on containers"
-	whyObject    = "works on objects that hold no wiring (networks, secrets, volumes, artifacts)"
-	whyStream    = "a stream podman hijacks; carried both ways, half-closes included"
-	whyCreate    = "a create: wired as sandwire create wires it"
-	whyRemove    = "a removal: the removed containers' sandbox state is cleaned up"
-	whyKube      = "it creates containers from a kube YAML, which the sandbox cannot wire"
-	whyQuadlet   = "it installs systemd units that create containers the sandbox cannot wire"
-	whyHostPath  = "it reads a path on the server's host, where the sandbox keeps its state"
-	whyUnsupp    = "podman does not support it; its own answer is passed on"
-	whyKubeApply = "it deploys to a Kubernetes cluster with the server's credentials"
+	whyRead       = "reads state the client may see anyway"
+	whyLifecycle  = "runs or stops a container as it is, wired or not"
+	whyImage      = "works on images, not on containers"
+	whyObject     = "works on objects that hold no wiring (networks, secrets, volumes, artifacts)"
+	whyStream     = "a stream podman hijacks; carried both ways, half-closes included"
+	whyLineStream = "reads state the client may see anyway, as a stream of lines carried in batches"
+	whyCreate     = "a create: wired as sandwire create wires it"
+	whyRemove     = "a removal: the removed containers' sandbox state is cleaned up"
+	whyKube       = "it creates containers from a kube YAML, which the sandbox cannot wire"
+	whyQuadlet    = "it installs systemd units that create containers the sandbox cannot wire"
+	whyHostPath   = "it reads a path on the server's host, where the sandbox keeps its state"
+	whyUnsupp     = "podman does not support it; its own answer is passed on"
+	whyKubeApply  = "it deploys to a Kubernetes cluster with the server's credentials"
 )
 
 // endpoints is every route of podman's API (v5.8.2, pkg/api/server) and
@@ -102,15 +103,15 @@ var endpoints = compile([]endpoint{
 	// Containers as they are: reads, lifecycle, streams over HTTP.
 	{methods: get, route: "[/libpod]/containers/json", do: pass, why: whyRead},
 	{methods: get, route: "/libpod/containers/showmounted", do: pass, why: whyRead},
-	{methods: get, route: "/libpod/containers/stats", do: pass, why: whyRead},
+	{methods: get, route: "/libpod/containers/stats", do: stream, why: whyLineStream},
 	{methods: get, route: "/libpod/containers/{name:.*}/healthcheck", do: pass, why: whyLifecycle},
 	{methods: getPut, route: "[/libpod]/containers/{name}/archive", do: pass, why: whyRead},
 	{methods: get, route: "[/libpod]/containers/{name}/changes", do: pass, why: whyRead},
 	{methods: get, route: "/libpod/containers/{name}/exists", do: pass, why: whyRead},
 	{methods: get, route: "[/libpod]/containers/{name}/export", do: pass, why: whyRead},
 	{methods: get, route: "[/libpod]/containers/{name}/json", do: pass, why: whyRead},
-	{methods: get, route: "[/libpod]/containers/{name}/logs", do: pass, why: whyRead},
-	{methods: get, route: "[/libpod]/containers/{name}/stats", do: pass, why: whyRead},
+	{methods: get, route: "[/libpod]/containers/{name}/logs", do: stream, why: whyLineStream},
+	{methods: get, route: "[/libpod]/containers/{name}/stats", do: stream, why: whyLineStream},
 	{methods: get, route: "[/libpod]/containers/{name}/top", do: pass, why: whyRead},
 	{methods: post, route: "/libpod/containers/{name}/init", do: pass, why: whyLifecycle},
 	{methods: post, route: "[/libpod]/containers/{name}/kill", do: pass, why: whyLifecycle},
@@ -215,7 +216,7 @@ var endpoints = compile([]endpoint{
 
 	// The service itself.
 	{methods: head, route: "[/libpod]/_ping", do: pass, why: whyRead},
-	{methods: get, route: "[/libpod]/events", do: pass, why: whyRead},
+	{methods: get, route: "[/libpod]/events", do: stream, why: whyLineStream},
 	{methods: get, route: "[/libpod]/info", do: pass, why: whyRead},
 	{methods: get, route: "[/libpod]/version", do: pass, why: whyRead},
 	{methods: get, route: "[/libpod]/system/df", do: pass, why: whyRead},

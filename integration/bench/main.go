@@ -40,16 +40,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/specgen"
@@ -63,6 +66,7 @@ type options struct {
 	servers, image, out string
 	n, clients          int
 	cli, library, serve bool
+	hold                bool
 	memLaunches         int
 	// requests, streams and perClient size the serve round.
 	requests, streams, perClient int
@@ -119,6 +123,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 8, "parallel clients for the library's parallel round and the serve round's")
 	flag.IntVar(&o.memLaunches, "mem-launches", 0, "also launch this many wired containers in one process and report heap growth")
 	flag.StringVar(&o.out, "out", "bench.json", "where to write the JSON report")
+	flag.BoolVar(&o.hold, "hold", false, "start the services (and serve, with -serve), print how to reach them and wait for an interrupt instead of measuring: for measuring by hand")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -154,6 +159,9 @@ func run(o options) error {
 			return fmt.Errorf("%s: %w", binary, err)
 		}
 		servers = append(servers, s)
+	}
+	if o.hold {
+		return hold(servers, o.serve)
 	}
 	rep := Report{CPUs: runtime.NumCPU(), N: o.n}
 	reps := make([]ServerReport, len(servers))
@@ -193,6 +201,41 @@ func run(o options) error {
 		return err
 	}
 	return failed
+}
+
+// hold prints, for each server, the environment of the CLI round's
+// processes and the sockets to use (serve's too, started with withServe),
+// then waits for SIGINT or SIGTERM.
+func hold(servers []*server, withServe bool) (err error) {
+	for _, s := range servers {
+		if withServe {
+			if s.served, err = s.startServe(filepath.Join(filepath.Dir(s.cfg.StateDir), "serve")); err != nil {
+				return fmt.Errorf("%s: %w", s.binary, err)
+			}
+			defer func() { err = errors.Join(err, s.served.stop()) }()
+		}
+	}
+	for _, s := range servers {
+		fmt.Printf("# %s (podman %s)\n", s.binary, s.facts.Version)
+		for _, kv := range s.env {
+			fmt.Printf("export %s\n", shellQuote(kv))
+		}
+		fmt.Printf("# direct: %s --remote --url %s ...; sandwire: %s --url %s ...\n", s.svc.Binary(), s.svc.URL(), s.sandwire, s.svc.URL())
+		if s.served != nil {
+			fmt.Printf("# through serve: %s --remote --url %s ...; serve's log: %s\n", s.svc.Binary(), s.served.url(), s.served.log)
+		}
+	}
+	fmt.Println("# holding; interrupt to stop")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	return nil
+}
+
+// shellQuote quotes an assignment k=v for a POSIX shell.
+func shellQuote(kv string) string {
+	k, v, _ := strings.Cut(kv, "=")
+	return k + "='" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
 
 // server is one private podman service and what launches on it: a
