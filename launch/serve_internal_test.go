@@ -302,3 +302,60 @@ func TestServeScopeLabelChoosesAnAllowedScope(t *testing.T) {
 		})
 	}
 }
+
+// matchAll is match over the whole table in order, without the index.
+func matchAll(method, escaped string) (*endpoint, int) {
+	code := http.StatusForbidden
+	for i := range endpoints {
+		ep := &endpoints[i]
+		if !ep.re.MatchString(escaped) {
+			continue
+		}
+		if !slices.Contains(ep.methods, method) {
+			code = http.StatusMethodNotAllowed
+			continue
+		}
+		return ep, 0
+	}
+	return nil, code
+}
+
+func TestRouteIndexMatchesAsTheWholeTable(t *testing.T) {
+	var paths []string
+	for _, ep := range endpoints {
+		for _, route := range []string{strings.ReplaceAll(ep.route, "[/libpod]", ""), strings.ReplaceAll(ep.route, "[/libpod]", "/libpod")} {
+			for _, fill := range []string{"x", "a%2Fb", "libpod", "v1.41"} {
+				p := routeVar.ReplaceAllString(route, fill)
+				paths = append(paths, p, "/v1.41"+p, "/v5.8.2"+p, "/v5.8.2/libpod"+p, "/vx"+p, "/v1.41/v1.41"+p, p+"/more")
+			}
+		}
+	}
+	paths = append(paths, "", "/", "/v1.41", "/v1.41/", "/libpod", "/v5.8.2/libpod", "/v5.8.2/libpod/", "//containers/json", "/v/containers/json", "/V1.41/containers/json")
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
+	for _, p := range paths {
+		for _, m := range methods {
+			got, _, gotCode := match(m, p)
+			want, wantCode := matchAll(m, p)
+			if got != want || gotCode != wantCode {
+				t.Errorf("%s %s: the index gives %v (%d), the whole table %v (%d)", m, p, routeOf(got), gotCode, routeOf(want), wantCode)
+			}
+		}
+	}
+}
+
+func routeOf(ep *endpoint) string {
+	if ep == nil {
+		return "no endpoint"
+	}
+	return ep.route
+}
+
+func BenchmarkMatch(b *testing.B) {
+	for _, path := range []string{"/v4.3.1/libpod/containers/web/json", "/_ping", "/v1.41/volumes/v"} {
+		b.Run(path, func(b *testing.B) {
+			for b.Loop() {
+				match(http.MethodGet, path)
+			}
+		})
+	}
+}

@@ -235,6 +235,13 @@ var endpoints = compile([]endpoint{
 // routeVar is a variable of a route template.
 var routeVar = regexp.MustCompile(`\{([a-z]+)(:\.\*)?\}`)
 
+// routeIndex holds the endpoints by the first segment of their route
+// after the version and libpod prefixes, in table order: every route
+// begins with a literal segment, so only the endpoints of a path's own
+// first segment can match it, and the route table is read a few entries
+// at a time rather than all of it for every request.
+var routeIndex = index(endpoints)
+
 // compile turns each route into a regular expression over the escaped path,
 // with podman's optional version prefix.
 func compile(eps []endpoint) []endpoint {
@@ -253,14 +260,42 @@ func compile(eps []endpoint) []endpoint {
 	return eps
 }
 
+func index(eps []endpoint) map[string][]*endpoint {
+	idx := map[string][]*endpoint{}
+	for i := range eps {
+		route := strings.TrimPrefix(strings.TrimPrefix(eps[i].route, "[/libpod]"), "/libpod")
+		key := firstSegment(route)
+		idx[key] = append(idx[key], &eps[i])
+	}
+	return idx
+}
+
+// firstSegment is the first segment of an escaped path, without its slash.
+func firstSegment(p string) string {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	return seg
+}
+
+// routeKey is the index key of an escaped request path: its first segment
+// once a version prefix (as podman's router takes one) and /libpod are
+// taken off.
+func routeKey(escaped string) string {
+	if seg := firstSegment(escaped); len(seg) > 1 && seg[0] == 'v' && seg[1] >= '0' && seg[1] <= '9' {
+		escaped = escaped[1+len(seg):]
+	}
+	if seg := firstSegment(escaped); seg == "libpod" {
+		escaped = escaped[1+len(seg):]
+	}
+	return firstSegment(escaped)
+}
+
 // match finds the endpoint of method and the escaped path, and its
 // variables unescaped. Without one, code says why: 404 for a path podman's
 // API does not have (as far as serve knows), 405 for a method it does not
 // take there.
 func match(method, escaped string) (*endpoint, map[string]string, int) {
 	code := http.StatusForbidden
-	for i := range endpoints {
-		ep := &endpoints[i]
+	for _, ep := range routeIndex[routeKey(escaped)] {
 		m := ep.re.FindStringSubmatch(escaped)
 		if m == nil {
 			continue
