@@ -88,6 +88,7 @@ func (s *Sandbox) Handler(opts ServeOptions) http.Handler {
 		opts.MaxBodyBytes = defaultMaxBody
 	}
 	p := &proxy{sb: s, opts: opts}
+	p.dial = p.dialService
 	p.transport = &http.Transport{
 		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return p.dial(ctx) },
 		MaxIdleConnsPerHost: 16,
@@ -114,6 +115,10 @@ type proxy struct {
 	opts      ServeOptions
 	transport *http.Transport
 	forward   *httputil.ReverseProxy
+	// dial opens a raw connection to the podman service.
+	dial func(ctx context.Context) (net.Conn, error)
+	// up keeps the connections of passBodiless.
+	up upPool
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -205,8 +210,8 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// dial opens a raw connection to the podman service.
-func (p *proxy) dial(ctx context.Context) (net.Conn, error) {
+// dialService opens a raw connection to the sandbox's podman service.
+func (p *proxy) dialService(ctx context.Context) (net.Conn, error) {
 	srv, err := p.sb.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -223,6 +228,10 @@ func (p *proxy) dial(ctx context.Context) (net.Conn, error) {
 func pass(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	r.Header.Del("Upgrade")
 	r.Header.Del("Connection")
+	if bodiless(r) {
+		p.passBodiless(w, r)
+		return
+	}
 	p.forward.ServeHTTP(w, r)
 }
 

@@ -89,9 +89,6 @@ func carryPaced(w http.ResponseWriter, r *http.Request, body []byte, src *pacedC
 	}
 	defer resp.Body.Close()
 	copyEndToEnd(w.Header(), resp.Header)
-	if resp.ContentLength >= 0 {
-		w.Header().Set("Content-Length", fmt.Sprint(resp.ContentLength))
-	}
 	w.WriteHeader(resp.StatusCode)
 	flush := http.NewResponseController(w).Flush
 	buf := make([]byte, streamBuffer)

@@ -1,0 +1,172 @@
+package launch
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// A request without a body — inspect, ping, list, start, wait — is most
+// of what a client sends. httputil.ReverseProxy hands each request to its
+// Transport's writer and reader goroutines and back, and on two cores
+// those handoffs cost as much as the hop itself (BENCHMARKS.md, "Serve").
+// passBodiless carries such a request in the handler's own goroutine on
+// a kept-alive connection of upPool, as a byte pipe would but knowing
+// where each answer ends.
+
+// upPool keeps idle connections to the podman service.
+type upPool struct {
+	mu   sync.Mutex
+	idle []*upConn
+}
+
+// maxIdleUp bounds the idle connections kept, as MaxIdleConnsPerHost does
+// for the Transport.
+const maxIdleUp = 16
+
+// upConn is a connection to the service with its buffers.
+type upConn struct {
+	net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func (u *upPool) get() *upConn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if n := len(u.idle); n > 0 {
+		c := u.idle[n-1]
+		u.idle = u.idle[:n-1]
+		return c
+	}
+	return nil
+}
+
+func (u *upPool) put(c *upConn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.idle) >= maxIdleUp {
+		c.Close()
+		return
+	}
+	u.idle = append(u.idle, c)
+}
+
+// bodiless reports whether r has no body to carry.
+func bodiless(r *http.Request) bool {
+	return r.ContentLength == 0 && len(r.TransferEncoding) == 0
+}
+
+// passBodiless forwards a request without a body and streams the answer
+// back, as ReverseProxy would: hop-by-hop headers dropped both ways, an
+// answer without a length flushed as it comes.
+func (p *proxy) passBodiless(w http.ResponseWriter, r *http.Request) {
+	out := r.Clone(context.WithoutCancel(r.Context()))
+	out.RequestURI = ""
+	out.Body, out.ContentLength = http.NoBody, 0
+	out.Close = false // the client's connection is not the service's
+	out.Header = make(http.Header, len(r.Header))
+	copyEndToEnd(out.Header, r.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "") // Write would add Go's own
+	}
+	up, resp, err := p.roundTrip(r.Context(), out)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+		return
+	}
+	// A client that goes away while the service is still answering (a
+	// wait, a stream) ends the exchange; the connection is not kept.
+	stop := context.AfterFunc(r.Context(), func() { _ = up.SetDeadline(time.Unix(1, 0)) })
+	keep := answer(w, resp, up.br.Buffered)
+	if !stop() {
+		keep = false // its deadline is set, or being set
+	}
+	if keep && !resp.Close {
+		p.up.put(up)
+		return
+	}
+	up.Close()
+}
+
+// roundTrip writes out on an idle connection, or a new one, and reads the
+// answer's head. A kept connection the service has closed meanwhile fails
+// before any answer; the request is then sent again on a new one, when it
+// is a read (GET, HEAD) that podman may be sent twice.
+func (p *proxy) roundTrip(ctx context.Context, out *http.Request) (*upConn, *http.Response, error) {
+	if c := p.up.get(); c != nil {
+		resp, err := exchange(c, out)
+		if err == nil {
+			return c, resp, nil
+		}
+		c.Close()
+		if out.Method != http.MethodGet && out.Method != http.MethodHead {
+			return nil, nil, err
+		}
+		logrus.Debugf("serve: a kept connection to the podman service failed (%v); sending again", err)
+	}
+	conn, err := p.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &upConn{Conn: conn, br: bufio.NewReaderSize(conn, 64<<10), bw: bufio.NewWriter(conn)}
+	resp, err := exchange(c, out)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, resp, nil
+}
+
+// exchange writes out on c and reads the answer's head.
+func exchange(c *upConn, out *http.Request) (*http.Response, error) {
+	if err := out.Write(c.bw); err != nil {
+		return nil, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	return http.ReadResponse(c.br, out)
+}
+
+// answer writes resp to w and reports whether its body was read to the
+// end, so that the connection it came on may carry another. An answer
+// without a length is flushed whenever what has arrived of it is written
+// (buffered says how much is left): a stream as it comes, and an answer
+// the service wrote in several chunks in one write to the client.
+func answer(w http.ResponseWriter, resp *http.Response, buffered func() int) bool {
+	defer resp.Body.Close()
+	copyEndToEnd(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	if resp.ContentLength >= 0 {
+		_, err := io.Copy(w, resp.Body)
+		return err == nil
+	}
+	flush := http.NewResponseController(w).Flush
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return false
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return true
+		}
+		if err == nil && buffered() == 0 && flush() != nil {
+			return false
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
