@@ -203,8 +203,8 @@ func run(o options) error {
 	return failed
 }
 
-// hold prints, for each server, the environment of the CLI round's
-// processes and the sockets to use (serve's too, started with withServe),
+// hold prints, for each server, what the harness adds to the environment
+// of the CLI round's processes and the sockets to use (serve's too, started with withServe),
 // then waits for SIGINT or SIGTERM.
 func hold(servers []*server, withServe bool) (err error) {
 	for _, s := range servers {
@@ -218,7 +218,9 @@ func hold(servers []*server, withServe bool) (err error) {
 	for _, s := range servers {
 		fmt.Printf("# %s (podman %s)\n", s.binary, s.facts.Version)
 		for _, kv := range s.env {
-			fmt.Printf("export %s\n", shellQuote(kv))
+			if !slices.Contains(os.Environ(), kv) { // only what the harness set
+				fmt.Printf("export %s\n", shellQuote(kv))
+			}
 		}
 		fmt.Printf("# direct: %s --remote --url %s ...; sandwire: %s --url %s ...\n", s.svc.Binary(), s.svc.URL(), s.sandwire, s.svc.URL())
 		if s.served != nil {
