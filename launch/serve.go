@@ -226,12 +226,12 @@ func (p *proxy) dialService(ctx context.Context) (net.Conn, error) {
 // pass forwards a request unchanged and streams the answer back. Upgrade
 // is podman's only on the hijacked endpoints, so it is not forwarded here.
 func pass(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	r.Header.Del("Upgrade")
-	r.Header.Del("Connection")
 	if bodiless(r) {
 		p.passBodiless(w, r)
 		return
 	}
+	r.Header.Del("Upgrade")
+	r.Header.Del("Connection")
 	p.forward.ServeHTTP(w, r)
 }
 

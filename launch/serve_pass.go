@@ -150,7 +150,12 @@ func answer(w http.ResponseWriter, resp *http.Response, buffered func() int) boo
 		_, err := io.Copy(w, resp.Body)
 		return err == nil
 	}
+	// The head goes at once: podman flushes it before a wait or a stream
+	// has anything to say, and a client waits for it.
 	flush := http.NewResponseController(w).Flush
+	if flush() != nil {
+		return false
+	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := resp.Body.Read(buf)

@@ -90,7 +90,11 @@ func carryPaced(w http.ResponseWriter, r *http.Request, body []byte, src *pacedC
 	defer resp.Body.Close()
 	copyEndToEnd(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
+	// The head goes at once, before the stream has a line.
 	flush := http.NewResponseController(w).Flush
+	if flush() != nil {
+		return
+	}
 	buf := make([]byte, streamBuffer)
 	for {
 		n, err := resp.Body.Read(buf)

@@ -206,3 +206,40 @@ func TestDetachRefusesAConnectionWithoutASocket(t *testing.T) {
 		t.Errorf("the connection was left open: write gives %v", err)
 	}
 }
+
+func TestStreamHeadArrivesBeforeAnyLine(t *testing.T) {
+	next := make(chan struct{})
+	up := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush() // as podman's events before the first event
+		select {
+		case <-next:
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprintln(w, "an event")
+	}))
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := pacedFront(t, up, nil).Get("http://podman/v5.8.2/libpod/events?stream=true")
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	}()
+	var resp *http.Response
+	select {
+	case resp = <-answered:
+	case <-time.After(10 * time.Second):
+		close(next)
+		t.Fatal("the client had no answer while the stream had no line yet")
+	}
+	close(next)
+	if resp == nil {
+		return
+	}
+	defer resp.Body.Close()
+	if body, err := io.ReadAll(resp.Body); err != nil || string(body) != "an event\n" {
+		t.Errorf("stream %q, %v", body, err)
+	}
+}
