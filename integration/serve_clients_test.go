@@ -246,6 +246,21 @@ func TestServePodmanClients(t *testing.T) {
 			podman("rm", logged)
 			sb.assertNoState(logged)
 
+			// wait and events follow through serve: each ends, or goes on,
+			// when the container dies (events from --since on, so that the
+			// death is seen whenever the stream began).
+			events := s.startClient(t, nil, false, bin, s.remoteArgs("events", "--since", "10m", "--filter", "container="+name, "--filter", "event=died")...)
+			waiter := s.startClient(t, nil, false, bin, s.remoteArgs("wait", name)...)
+			podman("kill", name)
+			if out, code := waiter.wait(); code != 0 || strings.TrimSpace(out) != "137" {
+				t.Errorf("wait exited %d, printed %q; want 0 and the killed container's 137", code, out)
+			}
+			events.waitFor(name)
+			if err := events.cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			events.wait()
+
 			podman("rm", "-f", "-t", "0", name)
 			if containerExists(t, name) {
 				t.Errorf("rm -f left %s on the server", name)
