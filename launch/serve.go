@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -139,11 +138,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	logrus.Debugf("serve: %s %s: %s", r.Method, escaped, ep.why)
-	t0 := time.Now()
 	ep.do(p, w, r, vars)
-	if os.Getenv("SW_TIMING") != "" {
-		fmt.Fprintf(os.Stderr, "TIMING %s %s %.3f\n", r.Method, escaped, float64(time.Since(t0).Microseconds())/1000)
-	}
 }
 
 // Refusal is serve's answer to a request that would bypass or undo the

@@ -78,52 +78,53 @@ func (p *proxy) passBodiless(w http.ResponseWriter, r *http.Request) {
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // Write would add Go's own
 	}
-	up, resp, err := p.roundTrip(r.Context(), out)
-	if err != nil {
-		writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+	for {
+		up, reused, err := p.upConn(r.Context())
+		if err != nil {
+			writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+			return
+		}
+		// A client that goes away before the service has answered, or
+		// while it still is (a wait, a stream), ends the exchange; the
+		// connection is not kept.
+		stop := context.AfterFunc(r.Context(), func() { _ = up.SetDeadline(time.Unix(1, 0)) })
+		resp, err := exchange(up, out)
+		if err != nil {
+			stop()
+			up.Close()
+			// A kept connection the service closed meanwhile fails before
+			// any answer: a read (GET, HEAD), which podman may be sent
+			// twice, is sent again.
+			if reused && r.Context().Err() == nil && (out.Method == http.MethodGet || out.Method == http.MethodHead) {
+				logrus.Debugf("serve: a kept connection to the podman service failed (%v); sending again", err)
+				continue
+			}
+			writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+			return
+		}
+		keep := answer(w, resp, up.br.Buffered)
+		if !stop() {
+			keep = false // its deadline is set, or being set
+		}
+		if keep && !resp.Close {
+			p.up.put(up)
+			return
+		}
+		up.Close()
 		return
 	}
-	// A client that goes away while the service is still answering (a
-	// wait, a stream) ends the exchange; the connection is not kept.
-	stop := context.AfterFunc(r.Context(), func() { _ = up.SetDeadline(time.Unix(1, 0)) })
-	keep := answer(w, resp, up.br.Buffered)
-	if !stop() {
-		keep = false // its deadline is set, or being set
-	}
-	if keep && !resp.Close {
-		p.up.put(up)
-		return
-	}
-	up.Close()
 }
 
-// roundTrip writes out on an idle connection, or a new one, and reads the
-// answer's head. A kept connection the service has closed meanwhile fails
-// before any answer; the request is then sent again on a new one, when it
-// is a read (GET, HEAD) that podman may be sent twice.
-func (p *proxy) roundTrip(ctx context.Context, out *http.Request) (*upConn, *http.Response, error) {
+// upConn is an idle connection, or a new one.
+func (p *proxy) upConn(ctx context.Context) (_ *upConn, reused bool, _ error) {
 	if c := p.up.get(); c != nil {
-		resp, err := exchange(c, out)
-		if err == nil {
-			return c, resp, nil
-		}
-		c.Close()
-		if out.Method != http.MethodGet && out.Method != http.MethodHead {
-			return nil, nil, err
-		}
-		logrus.Debugf("serve: a kept connection to the podman service failed (%v); sending again", err)
+		return c, true, nil
 	}
 	conn, err := p.dial(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, false, err
 	}
-	c := &upConn{Conn: conn, br: bufio.NewReaderSize(conn, 64<<10), bw: bufio.NewWriter(conn)}
-	resp, err := exchange(c, out)
-	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	return c, resp, nil
+	return &upConn{Conn: conn, br: bufio.NewReaderSize(conn, 64<<10), bw: bufio.NewWriter(conn)}, false, nil
 }
 
 // exchange writes out on c and reads the answer's head.

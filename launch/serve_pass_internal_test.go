@@ -128,36 +128,62 @@ func TestBodilessGetIsSentAgainWhenTheKeptConnectionWasClosed(t *testing.T) {
 }
 
 func TestBodilessWaitEndsWhenTheClientGoesAway(t *testing.T) {
-	gone := make(chan struct{})
-	c, conns, _ := bodilessFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/_ping" {
-			io.WriteString(w, "OK")
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		<-r.Context().Done() // a wait that never ends on its own
-		close(gone)
-	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://podman/v5.8.2/libpod/containers/c/wait", nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	resp.Body.Close()
-	select {
-	case <-gone:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the service's wait went on after the client went away")
-	}
-	// The connection of the broken exchange is not used again.
-	if _, body := doReq(t, c, http.MethodGet, "http://podman/_ping", nil); body != "OK" {
-		t.Errorf("a request after the broken one: %q", body)
-	}
-	if n := conns.Load(); n != 2 {
-		t.Errorf("%d connections to the service, want 2 (the broken one is not kept)", n)
+	for _, tc := range []struct {
+		name      string
+		headFirst bool
+	}{
+		{"after the service sent the head", true},
+		{"before the service answered at all", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gone, arrived := make(chan struct{}), make(chan struct{}, 1)
+			c, conns, _ := bodilessFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/_ping" {
+					io.WriteString(w, "OK")
+					return
+				}
+				arrived <- struct{}{}
+				if tc.headFirst {
+					w.WriteHeader(http.StatusOK)
+					w.(http.Flusher).Flush()
+				}
+				<-r.Context().Done() // a wait that never ends on its own
+				close(gone)
+			}))
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://podman/v5.8.2/libpod/containers/c/wait", nil)
+			if tc.headFirst {
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cancel()
+				resp.Body.Close()
+			} else {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if _, err := c.Do(req); err == nil {
+						t.Error("the client had an answer to a wait the service never answered")
+					}
+				}()
+				<-arrived // the client gives up once the service has the request
+				cancel()
+				<-done
+			}
+			select {
+			case <-gone:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the service's wait went on after the client went away")
+			}
+			// The connection of the broken exchange is not used again.
+			if _, body := doReq(t, c, http.MethodGet, "http://podman/_ping", nil); body != "OK" {
+				t.Errorf("a request after the broken one: %q", body)
+			}
+			if n := conns.Load(); n != 2 {
+				t.Errorf("%d connections to the service, want 2 (the broken one is not kept)", n)
+			}
+		})
 	}
 }
 
