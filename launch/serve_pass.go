@@ -69,15 +69,8 @@ func bodiless(r *http.Request) bool {
 // back, as ReverseProxy would: hop-by-hop headers dropped both ways, an
 // answer without a length flushed as it comes.
 func (p *proxy) passBodiless(w http.ResponseWriter, r *http.Request) {
-	out := r.Clone(context.WithoutCancel(r.Context()))
-	out.RequestURI = ""
+	out := outbound(r)
 	out.Body, out.ContentLength = http.NoBody, 0
-	out.Close = false // the client's connection is not the service's
-	out.Header = make(http.Header, len(r.Header))
-	copyEndToEnd(out.Header, r.Header)
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header.Set("User-Agent", "") // Write would add Go's own
-	}
 	for {
 		up, reused, err := p.upConn(r.Context())
 		if err != nil {
@@ -113,6 +106,20 @@ func (p *proxy) passBodiless(w http.ResponseWriter, r *http.Request) {
 		up.Close()
 		return
 	}
+}
+
+// outbound is the request to send the service for r, as a proxy sends it:
+// the client's end-to-end headers, not its connection's.
+func outbound(r *http.Request) *http.Request {
+	out := r.Clone(context.WithoutCancel(r.Context()))
+	out.RequestURI = ""
+	out.Close = false // the client's connection is not the service's
+	out.Header = make(http.Header, len(r.Header))
+	copyEndToEnd(out.Header, r.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "") // Write would add Go's own
+	}
+	return out
 }
 
 // upConn is an idle connection, or a new one.

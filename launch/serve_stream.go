@@ -68,9 +68,7 @@ func carryPaced(w http.ResponseWriter, r *http.Request, body []byte, src *pacedC
 	stop := context.AfterFunc(r.Context(), src.shutdown)
 	defer stop()
 
-	out := r.Clone(context.WithoutCancel(r.Context()))
-	out.Header.Del("Upgrade")
-	out.Header.Del("Connection")
+	out := outbound(r)
 	out.Close = true // the connection is this request's alone
 	setBodyRaw(out, body)
 	bw := bufio.NewWriter(src)
