@@ -214,7 +214,6 @@ type createTurner interface {
 
 // sendDocker posts a Docker create body to the server and returns the
 // created container and the server's answer as it came.
-
 func (p *proxy) sendDocker(ctx context.Context, path string, body *handlers.CreateContainerConfig) (podmanapi.Created, []byte, error) {
 	data, err := json.Marshal(body)
 	if err != nil {

@@ -260,6 +260,7 @@ func compile(eps []endpoint) []endpoint {
 	return eps
 }
 
+// index is routeIndex of eps.
 func index(eps []endpoint) map[string][]*endpoint {
 	idx := map[string][]*endpoint{}
 	for i := range eps {
