@@ -172,8 +172,11 @@ func scriptFunctions(t *testing.T) []string {
 
 // sourceTwice sources the script twice in one shell, which runs with
 // set -eu as a strict user's shell might, and reports what it leaves:
-// the exports it should, and no variables, functions or traps.
+// the exports it should, and no variables, functions or traps beyond the
+// ones the shell began with (a shell started under nohup lists its
+// ignored SIGHUP).
 const sourceTwice = `set -eu
+trap > "$TRAPS.before"
 . "$S"
 echo "rc1=$?"
 . "$S"
@@ -181,7 +184,8 @@ echo "rc2=$?"
 echo "SSH_AUTH_SOCK=${SSH_AUTH_SOCK:-}"
 echo "TEROK_VAULT_SOCKET=${TEROK_VAULT_SOCKET:-}"
 set | grep '^_terok_br' || :
-trap
+trap > "$TRAPS.after"
+if ! cmp -s "$TRAPS.before" "$TRAPS.after"; then echo "traps before:"; cat "$TRAPS.before"; echo "traps after:"; cat "$TRAPS.after"; fi
 for f in $FUNCS; do
 	if command -v "$f" >/dev/null 2>&1; then echo "function $f is left"; fi
 done
@@ -199,6 +203,7 @@ func TestEnsureBridges(t *testing.T) {
 				s.env["TEROK_GATE_LOOPBACK_PORT"] = strconv.Itoa(gatePort)
 				s.env["TEROK_SSH_SIGNER_TOKEN"] = token
 				s.env["FUNCS"] = strings.Join(scriptFunctions(t), " ")
+				s.env["TRAPS"] = filepath.Join(t.TempDir(), "traps")
 				network := map[string]string{"socket": "unix", "tcp": "tcp"}[mode]
 				vault, gate, signer := upstream(t, network, updir, "vault"), upstream(t, network, updir, "gate"), upstream(t, network, updir, "ssh")
 				wantVaultSocket := vault.addr
