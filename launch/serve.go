@@ -289,13 +289,8 @@ func setBody(r *http.Request, data []byte) {
 // and then both directions are copied, each half-closed when its sender
 // is done.
 func hijack(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string]string) {
-	body, ok := p.readBody(w, r)
+	body, up, ok := p.bodyAndConn(w, r)
 	if !ok {
-		return
-	}
-	up, err := p.dial(r.Context())
-	if err != nil {
-		writeError(w, statusOf(err), err)
 		return
 	}
 	defer up.Close()
@@ -328,6 +323,21 @@ func hijack(p *proxy, w http.ResponseWriter, r *http.Request, _ map[string]strin
 		return
 	}
 	splice(client, clientBuf.Reader, up, upr)
+}
+
+// bodyAndConn reads r's body, bounded, and opens a connection of r's own
+// to the service; on failure it has answered the client.
+func (p *proxy) bodyAndConn(w http.ResponseWriter, r *http.Request) ([]byte, net.Conn, bool) {
+	body, ok := p.readBody(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	up, err := p.dial(r.Context())
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return nil, nil, false
+	}
+	return body, up, true
 }
 
 // setBodyRaw gives a forwarded request its body back, as read.

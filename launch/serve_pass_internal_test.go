@@ -35,10 +35,7 @@ func bodilessFront(t *testing.T, h http.Handler) (client *http.Client, conns *at
 	t.Cleanup(svc.Close)
 	p := &proxy{dial: func(ctx context.Context) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, "unix", path) }}
 	front := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pass(p, w, r, nil) }))
-	client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", front)
-	}}}
-	return client, conns, svc
+	return clientOf(front), conns, svc
 }
 
 func doReq(t *testing.T, c *http.Client, method, url string, header http.Header) (*http.Response, string) {

@@ -40,13 +40,8 @@ const (
 // answer as paced reads (see streamPace). A connection to the service that
 // cannot be taken off the poller is passed as any other request.
 func stream(p *proxy, w http.ResponseWriter, r *http.Request, vars map[string]string) {
-	body, ok := p.readBody(w, r)
+	body, up, ok := p.bodyAndConn(w, r)
 	if !ok {
-		return
-	}
-	up, err := p.dial(r.Context())
-	if err != nil {
-		writeError(w, statusOf(err), err)
 		return
 	}
 	src, err := detach(up)

@@ -53,8 +53,13 @@ func pacedFront(t *testing.T, upstream string, done chan<- struct{}) *http.Clien
 		}
 		carryPaced(w, r, nil, src)
 	}))
+	return clientOf(front)
+}
+
+// clientOf is an HTTP client of the unix socket at path.
+func clientOf(path string) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", front)
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
 	}}}
 }
 
