@@ -51,7 +51,7 @@ integration-matrix:
 bench-smoke:
 	@test -n "$$SANDWIRE_PODMAN5" || { echo "SANDWIRE_PODMAN5 is not set: run hack/build-podman5.sh" >&2; exit 1; }
 	$(GO) run $(GOFLAGS_TAGS) ./integration/bench -n 3 -serve -requests 100 -streams 1 -clients 2 -per-client 3 \
-		-servers podman,$$SANDWIRE_PODMAN5 -out $${TMPDIR:-/tmp}/sandwire-bench-smoke.json
+		-servers podman,$$SANDWIRE_PODMAN5$${SANDWIRE_PODMAN_REMOTE5:+=$$SANDWIRE_PODMAN_REMOTE5} -out $${TMPDIR:-/tmp}/sandwire-bench-smoke.json
 
 test: vet unit integration integration-matrix bench-smoke
 

@@ -124,7 +124,7 @@ func interleave[P any](servers, n, warmUp int, paths []P, measure func(si int, p
 }
 
 // timeCLI times one launch of path p and then, untimed, removes the
-// container and its sandbox state.
+// container and its sandbox state and lets the service settle.
 func (s *server) timeCLI(ctx context.Context, p cliPath) (time.Duration, int64, error) {
 	name := containerName()
 	start := time.Now()
@@ -137,8 +137,14 @@ func (s *server) timeCLI(ctx context.Context, p cliPath) (time.Duration, int64, 
 	if rmErr := remove(ctx, name); err == nil {
 		err = rmErr
 	}
+	// The next launch, of whichever path, must not queue behind this
+	// container's exit cleanup.
+	s.svc.Settle(settleTimeout)
 	return d, peak, err
 }
+
+// settleTimeout bounds the wait for a removed container's exit cleanup.
+const settleTimeout = 10 * time.Second
 
 func (s *server) sandwireRun(ctx context.Context, name string) (int64, error) {
 	return s.sandwireCLI(ctx, "run", name, "-d")
@@ -172,7 +178,7 @@ func (s *server) sandwireCLI(ctx context.Context, verb, name string, podmanFlags
 // podmanCLI runs `podman --remote VERB FLAGS... IMAGE true`.
 func (s *server) podmanCLI(ctx context.Context, verb string, flags ...string) ([]byte, int64, error) {
 	args := append([]string{"--remote", "--url", s.svc.URL(), verb}, flags...)
-	return s.process(ctx, s.svc.Binary(), append(args, s.image, "true")...)
+	return s.process(ctx, s.remote, append(args, s.image, "true")...)
 }
 
 // execCLI is the old tool's path: `sandwire prepare` prints the flags,

@@ -77,7 +77,7 @@ func (s *server) exec(ctx context.Context, name string) error {
 	}
 	args := append([]string{"--remote", "--url", s.svc.URL(), "run", "-d"}, p.Flags()...)
 	args = append(args, s.image, "true")
-	cmd := exec.CommandContext(ctx, s.svc.Binary(), args...)
+	cmd := exec.CommandContext(ctx, s.remote, args...)
 	cmd.Env = s.env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		_, cleanupErr := s.sb.Cleanup(context.WithoutCancel(ctx), name)

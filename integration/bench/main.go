@@ -45,6 +45,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -89,7 +90,9 @@ type Report struct {
 
 // ServerReport is one server's share of the run.
 type ServerReport struct {
-	Binary     string `json:"binary"`
+	Binary string `json:"binary"`
+	// Client is the podman binary run as the service's client.
+	Client     string `json:"client"`
 	Server     string `json:"server_version"`
 	APIVersion string `json:"api_version"`
 	Rootless   bool   `json:"rootless"`
@@ -111,7 +114,7 @@ type ServerReport struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.servers, "servers", podmantest.Binary(), "comma-separated podman binaries, one private service each")
+	flag.StringVar(&o.servers, "servers", podmantest.Binary(), "comma-separated podman binaries, one private service each; server=client runs client (a podman-remote build, say) as that service's podman --remote instead of the server's own binary")
 	flag.StringVar(&o.image, "image", podmantest.Image, "image to launch (must exist on the server)")
 	flag.IntVar(&o.n, "n", 30, "containers per path and server")
 	flag.BoolVar(&o.cli, "cli", true, "time the CLI round (whole processes)")
@@ -153,8 +156,9 @@ func run(o options) error {
 			s.close()
 		}
 	}()
-	for i, binary := range strings.Split(o.servers, ",") {
-		s, err := startServer(ctx, binary, filepath.Join(work, fmt.Sprint(i)), sandwire, o.image)
+	for i, spec := range strings.Split(o.servers, ",") {
+		binary, remote, _ := strings.Cut(spec, "=")
+		s, err := startServer(ctx, binary, remote, filepath.Join(work, fmt.Sprint(i)), sandwire, o.image)
 		if err != nil {
 			return fmt.Errorf("%s: %w", binary, err)
 		}
@@ -222,9 +226,9 @@ func hold(servers []*server, withServe bool) (err error) {
 				fmt.Printf("export %s\n", shellQuote(kv))
 			}
 		}
-		fmt.Printf("# direct: %s --remote --url %s ...; sandwire: %s --url %s ...\n", s.svc.Binary(), s.svc.URL(), s.sandwire, s.svc.URL())
+		fmt.Printf("# direct: %s --remote --url %s ...; sandwire: %s --url %s ...\n", s.remote, s.svc.URL(), s.sandwire, s.svc.URL())
 		if s.served != nil {
-			fmt.Printf("# through serve: %s --remote --url %s ...; serve's log: %s\n", s.svc.Binary(), s.served.url(), s.served.log)
+			fmt.Printf("# through serve: %s --remote --url %s ...; serve's log: %s\n", s.remote, s.served.url(), s.served.log)
 		}
 	}
 	fmt.Println("# holding; interrupt to stop")
@@ -245,6 +249,8 @@ func shellQuote(kv string) string {
 // processes that launch on it.
 type server struct {
 	binary string
+	// remote is the podman binary run as the service's client.
+	remote string
 	svc    *podmantest.Service
 	client *podmanapi.Client
 	facts  podmanapi.Facts
@@ -259,12 +265,20 @@ type server struct {
 	served *served
 }
 
-func startServer(ctx context.Context, binary, state, sandwire, image string) (_ *server, err error) {
+// startServer starts a private service of binary, run as a client by
+// remote, or by binary itself when remote is empty.
+func startServer(ctx context.Context, binary, remote, state, sandwire, image string) (_ *server, err error) {
+	if remote == "" {
+		remote = binary
+	}
+	if remote, err = exec.LookPath(remote); err != nil {
+		return nil, fmt.Errorf("the podman client: %w", err)
+	}
 	svc, err := podmantest.NewWith(binary)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{binary: binary, svc: svc, sandwire: sandwire, image: image}
+	s := &server{binary: binary, remote: remote, svc: svc, sandwire: sandwire, image: image}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -297,7 +311,7 @@ func startServer(ctx context.Context, binary, state, sandwire, image string) (_ 
 
 // report is the server's report before any round.
 func (s *server) report() ServerReport {
-	return ServerReport{Binary: s.binary, Server: s.facts.Version, APIVersion: s.facts.APIVersion, Rootless: s.facts.Rootless,
+	return ServerReport{Binary: s.binary, Client: s.remote, Server: s.facts.Version, APIVersion: s.facts.APIVersion, Rootless: s.facts.Rootless,
 		Ratios: map[string]float64{}}
 }
 
@@ -391,7 +405,7 @@ func ratio(m map[string]Stats, num, den string) float64 { return m[num].Median /
 func print(r Report) {
 	fmt.Printf("%d CPUs, n=%d per path and server\n", r.CPUs, r.N)
 	for _, s := range r.Servers {
-		fmt.Printf("\npodman %s (API %s, %s), rootless=%v\n", s.Server, s.APIVersion, s.Binary, s.Rootless)
+		fmt.Printf("\npodman %s (API %s, %s), rootless=%v, client %s\n", s.Server, s.APIVersion, s.Binary, s.Rootless, s.Client)
 		if len(s.CLI) > 0 {
 			fmt.Printf("%-40s %10s %10s\n", "whole process", "median ms", "p95 ms")
 			for _, p := range cliPaths {

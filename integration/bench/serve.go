@@ -421,7 +421,7 @@ func (s *server) removeServed(ctx context.Context, name string) error {
 
 // podmanAt runs `podman --remote --url url ARGS...`.
 func (s *server) podmanAt(ctx context.Context, url string, args ...string) ([]byte, int64, error) {
-	return s.process(ctx, s.svc.Binary(), append([]string{"--remote", "--url", url}, args...)...)
+	return s.process(ctx, s.remote, append([]string{"--remote", "--url", url}, args...)...)
 }
 
 // streamContainer runs the stream container through serve and waits until
@@ -567,7 +567,7 @@ func streamRound(ctx context.Context, servers []*server, containers []string, n 
 // streamOut runs `podman --remote --url url ARGS...`, counting what it
 // writes to stdout, and returns how long it took and the count.
 func (s *server) streamOut(ctx context.Context, url string, args ...string) (time.Duration, int64, error) {
-	cmd := exec.CommandContext(ctx, s.svc.Binary(), append([]string{"--remote", "--url", url}, args...)...)
+	cmd := exec.CommandContext(ctx, s.remote, append([]string{"--remote", "--url", url}, args...)...)
 	cmd.Env = s.env
 	var stderr bytes.Buffer
 	var out counter

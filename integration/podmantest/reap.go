@@ -101,6 +101,14 @@ func killStragglers(dir string) error {
 }
 
 func processesNaming(dir string) []int {
+	return processesWhere(func(cmdline []byte) bool {
+		return bytes.Contains(cmdline, []byte(dir+"/")) || bytes.Contains(cmdline, []byte(dir+"\x00"))
+	})
+}
+
+// processesWhere lists the processes, this one aside, whose NUL-separated
+// command line satisfies match.
+func processesWhere(match func(cmdline []byte) bool) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -116,11 +124,31 @@ func processesNaming(dir string) []int {
 		if err != nil || len(cmdline) == 0 {
 			continue // gone, or a zombie or kernel thread
 		}
-		if bytes.Contains(cmdline, []byte(dir+"/")) || bytes.Contains(cmdline, []byte(dir+"\x00")) {
+		if match(cmdline) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// Settle waits until none of the service's exit cleanups runs: the
+// `podman container cleanup` that conmon starts when a container exits is
+// a whole podman process, which holds the service's storage and database
+// for a while after the container is gone. A measurement that follows a
+// removal settles first, so that its create does not queue behind the
+// last container's cleanup (a 20 ms create on 5.8.2 then takes 200 ms).
+// It gives up silently after timeout: a cleanup that hangs is the
+// service's business, not the caller's.
+func (s *Service) Settle(timeout time.Duration) {
+	root := []byte("\x00" + filepath.Join(s.dir, "root") + "\x00")
+	cleanup := []byte("\x00container\x00cleanup\x00")
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if len(processesWhere(func(cmdline []byte) bool {
+			return bytes.Contains(cmdline, root) && bytes.Contains(cmdline, cleanup)
+		})) == 0 {
+			return
+		}
+	}
 }
 
 // unmountUnder lazily unmounts every mount point below dir, deepest first

@@ -1,10 +1,15 @@
 package podmantest
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 )
@@ -51,5 +56,42 @@ func TestUnmountUnderLeavesDirAndUnmountsBelow(t *testing.T) {
 		if got != tc.mounted {
 			t.Errorf("%q mounted = %v after unmountUnder, want %v", tc.path, got, tc.mounted)
 		}
+	}
+}
+
+// TestSettleWaitsForTheServicesExitCleanupOnly starts stand-ins for exit
+// cleanups, shell processes whose command lines read as podman's
+// `--root ROOT container cleanup ID`: Settle must not return while the
+// service's own runs, and must not wait for another service's.
+func TestSettleWaitsForTheServicesExitCleanupOnly(t *testing.T) {
+	svc := &Service{dir: t.TempDir()}
+	other := t.TempDir()
+	cleanup := func(root, lasts string) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command("sh", "-c", "sleep "+lasts, "podman", "--root", root, "container", "cleanup", "0123abcd")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd
+	}
+	// running: the stand-in has exec'd and not yet exited (a zombie's
+	// command line is empty).
+	running := func(cmd *exec.Cmd) bool {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "cmdline"))
+		return err == nil && bytes.Contains(cmdline, []byte("\x00container\x00cleanup\x00"))
+	}
+	foreign := cleanup(filepath.Join(other, "root"), "60")
+	own := cleanup(filepath.Join(svc.dir, "root"), "0.3")
+	for !running(own) || !running(foreign) {
+		runtime.Gosched()
+	}
+
+	svc.Settle(30 * time.Second)
+	if running(own) {
+		t.Error("Settle returned while the service's exit cleanup still ran")
+	}
+	if !running(foreign) {
+		t.Error("Settle waited for another service's exit cleanup to end")
 	}
 }
