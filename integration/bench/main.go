@@ -7,7 +7,7 @@
 //
 //	sandwire run -d   sandwire's CLI: wired (scope set, so gate, broker
 //	                  and SSH signer), created and started through the API
-//	podman run -d     `podman --remote run -d` of the server's own release,
+//	podman run -d     `podman --remote run -d` of the service's client,
 //	                  unwired: what sandwire's CLI is measured against
 //	sandwire create   and `podman --remote create`: the same for create
 //	podman create
@@ -32,6 +32,12 @@
 //
 //	go run -tags "$BUILDTAGS" ./integration/bench -n 30 \
 //	    -servers podman,$HOME/.cache/sandwire/podman-5.8.2/podman -out bench.json
+//
+// A service's client is the server's own binary, or the podman given as
+// -servers server=client (podman-remote 5.8.2, say, from
+// hack/build-podman5.sh remote). After every untimed removal the bench
+// waits for the service's exit cleanups to end, so that no launch queues
+// behind the last one's.
 //
 // Every service is started by the harness (integration/podmantest) and
 // stopped at the end.

@@ -408,7 +408,7 @@ func (sv *served) created() []string {
 }
 
 // podmanRunServed is (a)'s path through serve: `podman --remote run -d`
-// of the server's own release, pointed at serve.
+// of the service's client, pointed at serve.
 func (s *server) podmanRunServed(ctx context.Context, name string) (int64, error) {
 	s.served.record(name)
 	_, rss, err := s.podmanAt(ctx, s.served.url(), "run", "-d", "--name", name, s.image, "true")
