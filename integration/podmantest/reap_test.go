@@ -68,7 +68,9 @@ func TestSettleWaitsForTheServicesExitCleanupOnly(t *testing.T) {
 	other := t.TempDir()
 	cleanup := func(root, lasts string) *exec.Cmd {
 		t.Helper()
-		cmd := exec.Command("sh", "-c", "sleep "+lasts, "podman", "--root", root, "container", "cleanup", "0123abcd")
+		// Not the last command, so that the shell cannot exec sleep in
+		// its own place and take the command line with it.
+		cmd := exec.Command("sh", "-c", "sleep "+lasts+"; exit 0", "podman", "--root", root, "container", "cleanup", "0123abcd")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -83,8 +85,10 @@ func TestSettleWaitsForTheServicesExitCleanupOnly(t *testing.T) {
 	}
 	foreign := cleanup(filepath.Join(other, "root"), "60")
 	own := cleanup(filepath.Join(svc.dir, "root"), "0.3")
-	for !running(own) || !running(foreign) {
-		runtime.Gosched()
+	for deadline := time.Now().Add(10 * time.Second); !running(own) || !running(foreign); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("the stand-ins did not start")
+		}
 	}
 
 	svc.Settle(30 * time.Second)
