@@ -45,6 +45,7 @@ const (
 	whyObject     = "works on objects that hold no wiring (networks, secrets, volumes, artifacts)"
 	whyStream     = "a stream podman hijacks; carried both ways, half-closes included"
 	whyLineStream = "reads state the client may see anyway, as a stream of lines carried in batches"
+	whyBulk       = "reads state the client may see anyway, as a download the kernel carries (splice)"
 	whyCreate     = "a create: wired as sandwire create wires it"
 	whyRemove     = "a removal: the removed containers' sandbox state is cleaned up"
 	whyKube       = "it creates containers from a kube YAML, which the sandbox cannot wire"
@@ -105,10 +106,10 @@ var endpoints = compile([]endpoint{
 	{methods: get, route: "/libpod/containers/showmounted", do: pass, why: whyRead},
 	{methods: get, route: "/libpod/containers/stats", do: stream, why: whyLineStream},
 	{methods: get, route: "/libpod/containers/{name:.*}/healthcheck", do: pass, why: whyLifecycle},
-	{methods: getPut, route: "[/libpod]/containers/{name}/archive", do: pass, why: whyRead},
+	{methods: getPut, route: "[/libpod]/containers/{name}/archive", do: bulk, why: whyBulk},
 	{methods: get, route: "[/libpod]/containers/{name}/changes", do: pass, why: whyRead},
 	{methods: get, route: "/libpod/containers/{name}/exists", do: pass, why: whyRead},
-	{methods: get, route: "[/libpod]/containers/{name}/export", do: pass, why: whyRead},
+	{methods: get, route: "[/libpod]/containers/{name}/export", do: bulk, why: whyBulk},
 	{methods: get, route: "[/libpod]/containers/{name}/json", do: pass, why: whyRead},
 	{methods: get, route: "[/libpod]/containers/{name}/logs", do: stream, why: whyLineStream},
 	{methods: get, route: "[/libpod]/containers/{name}/stats", do: stream, why: whyLineStream},
@@ -149,18 +150,18 @@ var endpoints = compile([]endpoint{
 
 	// Images.
 	{methods: post, route: "/images/create", do: pass, why: whyImage},
-	{methods: get, route: "/images/get", do: pass, why: whyImage},
+	{methods: get, route: "/images/get", do: bulk, why: whyImage},
 	{methods: get, route: "[/libpod]/images/json", do: pass, why: whyImage},
 	{methods: post, route: "[/libpod]/images/load", do: pass, why: whyImage},
 	{methods: post, route: "[/libpod]/images/prune", do: pass, why: whyImage},
 	{methods: get, route: "[/libpod]/images/search", do: pass, why: whyImage},
-	{methods: get, route: "[/libpod]/images/{name:.*}/get", do: pass, why: whyImage},
+	{methods: get, route: "[/libpod]/images/{name:.*}/get", do: bulk, why: whyImage},
 	{methods: get, route: "[/libpod]/images/{name:.*}/history", do: pass, why: whyImage},
 	{methods: get, route: "[/libpod]/images/{name:.*}/json", do: pass, why: whyImage},
 	{methods: post, route: "[/libpod]/images/{name:.*}/push", do: pass, why: whyImage},
 	{methods: post, route: "[/libpod]/images/{name:.*}/tag", do: pass, why: whyImage},
 	{methods: del, route: "[/libpod]/images/{name:.*}", do: pass, why: whyImage},
-	{methods: get, route: "/libpod/images/export", do: pass, why: whyImage},
+	{methods: get, route: "/libpod/images/export", do: bulk, why: whyImage},
 	{methods: post, route: "/libpod/images/import", do: pass, why: whyImage},
 	{methods: post, route: "/libpod/images/pull", do: pass, why: whyImage},
 	{methods: del, route: "/libpod/images/remove", do: pass, why: whyImage},
@@ -205,7 +206,7 @@ var endpoints = compile([]endpoint{
 	{methods: del, route: "[/libpod]/volumes/{name}", do: pass, why: whyObject},
 	{methods: get, route: "/libpod/volumes/json", do: pass, why: whyObject},
 	{methods: get, route: "/libpod/volumes/{name}/exists", do: pass, why: whyObject},
-	{methods: get, route: "/libpod/volumes/{name}/export", do: pass, why: whyObject},
+	{methods: get, route: "/libpod/volumes/{name}/export", do: bulk, why: whyObject},
 	{methods: post, route: "/libpod/volumes/{name}/import", do: pass, why: whyObject},
 	{methods: get, route: "/libpod/volumes/{name}/json", do: pass, why: whyObject},
 	{methods: get, route: "/libpod/quadlets/json", do: pass, why: whyRead},
