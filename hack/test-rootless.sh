@@ -11,7 +11,8 @@
 # the user. Whatever the user left running is killed at the end.
 #
 # Environment: BUILDTAGS (as the Makefile's), SANDWIRE_PODMAN5 (the
-# differential test's reference client, copied for the user).
+# differential test's reference client) and SANDWIRE_PODMAN_REMOTE5 (the
+# serve tests' podman-remote), each copied for the user.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -69,6 +70,9 @@ cp -r shield/testdata "$work/src/shield/"
 if [ -n "${SANDWIRE_PODMAN5:-}" ]; then
     cp "$SANDWIRE_PODMAN5" "$work/bin/podman5"
 fi
+if [ -n "${SANDWIRE_PODMAN_REMOTE5:-}" ]; then
+    cp "$SANDWIRE_PODMAN_REMOTE5" "$work/bin/podman-remote5"
+fi
 chown -R "$user:" "$work/home" "$work/run"
 chmod 0700 "$work/run"
 chmod -R a+rX "$work/bin" "$work/src"
@@ -85,6 +89,9 @@ env=(
 )
 if [ -n "${SANDWIRE_PODMAN5:-}" ]; then
     env+=(SANDWIRE_PODMAN5="$work/bin/podman5")
+fi
+if [ -n "${SANDWIRE_PODMAN_REMOTE5:-}" ]; then
+    env+=(SANDWIRE_PODMAN_REMOTE5="$work/bin/podman-remote5")
 fi
 
 cd "$work/src/integration"

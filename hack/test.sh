@@ -21,7 +21,7 @@ go mod download
 # podman-remote 5.8.2, the reference the differential test compares with.
 SANDWIRE_PODMAN5=$(hack/build-podman5.sh)
 export SANDWIRE_PODMAN5
-# podman-remote 5.8.2, the client build: the bench's client of the 5.8.2 service.
+# podman-remote 5.8.2, the client build: the serve tests' and the bench's client of the 5.8.2 service.
 SANDWIRE_PODMAN_REMOTE5=$(hack/build-podman5.sh remote)
 export SANDWIRE_PODMAN_REMOTE5
 make -k test

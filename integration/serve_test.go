@@ -109,10 +109,14 @@ func (s *served) client() *http.Client {
 	}}
 }
 
-// podman5 is podman-remote 5.8.2, the client the tests point at serve.
+// podman5 is podman-remote 5.8.2, the client the tests point at serve:
+// the client-only build (hack/build-podman5.sh remote) when it is named,
+// else the full 5.8.2 binary, whose --remote runs the same client code.
 func podman5() string {
-	if p := os.Getenv("SANDWIRE_PODMAN5"); p != "" {
-		return p
+	for _, env := range []string{"SANDWIRE_PODMAN_REMOTE5", "SANDWIRE_PODMAN5"} {
+		if p := os.Getenv(env); p != "" {
+			return p
+		}
 	}
 	return "/root/.cache/sandwire/podman-5.8.2/podman"
 }
