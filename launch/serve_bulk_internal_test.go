@@ -9,8 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"strings"
+	"net/http/httputil"
 	"testing"
 	"time"
 )
@@ -33,39 +32,6 @@ func bulkFront(t *testing.T, upstream string, done chan<- struct{}) string {
 		}
 		carryBulk(w, r, up)
 	}))
-}
-
-// rawService answers each connection on a unix socket with the bytes
-// answer gives for the request read, and closes it; each request read is
-// sent on got.
-func rawService(t *testing.T, got chan<- *http.Request, answer func(r *http.Request) []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "raw.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				if got != nil {
-					got <- r
-				}
-				_, _ = c.Write(answer(r))
-			}()
-		}
-	}()
-	return path
 }
 
 // rawGet sends a GET for target on a new connection to the unix socket at
@@ -110,10 +76,10 @@ func TestBulkCarriesTheServicesChunksAsTheyCame(t *testing.T) {
 	}
 	body := chunked(data, 32<<10, 1, 200<<10, 4096)
 	got := make(chan *http.Request, 1)
-	up := rawService(t, got, func(*http.Request) []byte {
-		head := "HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nX-Docker-Container-Path-Stat: e30=\r\n" +
-			"Connection: X-Hop\r\nX-Hop: this connection's only\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n"
-		return append([]byte(head), body...)
+	up := rawService(t, got, func(_ *http.Request, w *bufio.Writer) {
+		w.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nX-Docker-Container-Path-Stat: e30=\r\n" +
+			"Connection: X-Hop\r\nX-Hop: this connection's only\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\n\r\n")
+		w.Write(body)
 	})
 	all := rawGet(t, bulkFront(t, up, nil), "/v5.8.2/libpod/containers/x/archive?path=/big")
 
@@ -140,30 +106,16 @@ func TestBulkCarriesTheServicesChunksAsTheyCame(t *testing.T) {
 			t.Errorf("the service's hop-by-hop header was carried on: %s: %s", h, v)
 		}
 	}
-	decoded, err := io.ReadAll(httputilChunked(body))
+	decoded, err := io.ReadAll(httputil.NewChunkedReader(bytes.NewReader(body)))
 	if err != nil || !bytes.Equal(decoded, data) {
 		t.Errorf("the chunks decode to %d bytes (%v), want the %d written", len(decoded), err, len(data))
 	}
 }
 
-// httputilChunked decodes a chunked body as a client does.
-func httputilChunked(body []byte) io.Reader {
-	resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(
-		strings.NewReader("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), bytes.NewReader(body))), nil)
-	if err != nil {
-		return iotestErr{err}
-	}
-	return resp.Body
-}
-
-type iotestErr struct{ error }
-
-func (e iotestErr) Read([]byte) (int, error) { return 0, e.error }
-
 func TestBulkAnswerWithALengthIsPassedOnAKeptConnection(t *testing.T) {
 	const msg = `{"cause":"no such file or directory","message":"\"/nope\" could not be found on container x","response":404}`
-	up := rawService(t, nil, func(*http.Request) []byte {
-		return fmt.Appendf(nil, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg)
+	up := rawUnix(t, func(w *bufio.Writer) {
+		fmt.Fprintf(w, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg)
 	})
 	resp, err := clientOf(bulkFront(t, up, nil)).Get("http://d/v5.8.2/libpod/containers/x/archive?path=/nope")
 	if err != nil {
@@ -181,8 +133,9 @@ func TestBulkAnswerWithALengthIsPassedOnAKeptConnection(t *testing.T) {
 
 func TestBulkBehindAWriterThatCannotHijackIsCopied(t *testing.T) {
 	data := bytes.Repeat([]byte("tar bytes "), 100000)
-	up := rawService(t, nil, func(*http.Request) []byte {
-		return append([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), chunked(data, 32<<10)...)
+	up := rawUnix(t, func(w *bufio.Writer) {
+		w.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+		w.Write(chunked(data, 32<<10))
 	})
 	conn, err := net.Dial("unix", up)
 	if err != nil {

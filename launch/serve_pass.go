@@ -158,10 +158,12 @@ func answer(w http.ResponseWriter, resp *http.Response, buffered func() int) boo
 		_, err := io.Copy(w, resp.Body)
 		return err == nil
 	}
-	// The head goes at once: podman flushes it before a wait or a stream
-	// has anything to say, and a client waits for it.
+	// The head goes at once when nothing of the body came with it: podman
+	// flushes it alone before a wait or a stream has anything to say, and
+	// a client waits for it. An answer that came with its head (an
+	// inspect, a list) goes with it, in one write and one wakeup.
 	flush := http.NewResponseController(w).Flush
-	if flush() != nil {
+	if buffered() == 0 && flush() != nil {
 		return false
 	}
 	buf := make([]byte, 32<<10)

@@ -67,6 +67,14 @@ func clientOf(path string) *http.Client {
 // has read the request's head, and closes it.
 func rawUnix(t *testing.T, answer func(w *bufio.Writer)) string {
 	t.Helper()
+	return rawService(t, nil, func(_ *http.Request, w *bufio.Writer) { answer(w) })
+}
+
+// rawService answers each connection on a unix socket with what answer
+// writes for the request read, and closes it; each request read is sent
+// on got, when there is one.
+func rawService(t *testing.T, got chan<- *http.Request, answer func(r *http.Request, w *bufio.Writer)) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "raw.sock")
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -81,11 +89,15 @@ func rawUnix(t *testing.T, answer func(w *bufio.Writer)) string {
 			}
 			go func() {
 				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				r, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
 					return
 				}
+				if got != nil {
+					got <- r
+				}
 				w := bufio.NewWriter(c)
-				answer(w)
+				answer(r, w)
 				w.Flush()
 			}()
 		}
