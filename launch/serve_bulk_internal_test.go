@@ -19,19 +19,7 @@ import (
 // each handler returns.
 func bulkFront(t *testing.T, upstream string, done chan<- struct{}) string {
 	t.Helper()
-	return serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if done != nil {
-				done <- struct{}{}
-			}
-		}()
-		up, err := net.Dial("unix", upstream)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		carryBulk(w, r, up)
-	}))
+	return frontOf(t, upstream, done, carryBulk)
 }
 
 // rawGet sends a GET for target on a new connection to the unix socket at

@@ -35,7 +35,22 @@ func serveUnix(t *testing.T, h http.Handler) string {
 // upstream the way stream does; done receives once each handler returns.
 func pacedFront(t *testing.T, upstream string, done chan<- struct{}) *http.Client {
 	t.Helper()
-	front := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return clientOf(frontOf(t, upstream, done, func(w http.ResponseWriter, r *http.Request, up net.Conn) {
+		src, err := detach(up)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		carryPaced(w, r, nil, src)
+	}))
+}
+
+// frontOf is a server that carries each request on a new connection to
+// the service at upstream with carry, and returns its socket; done
+// receives once each handler returns.
+func frontOf(t *testing.T, upstream string, done chan<- struct{}, carry func(w http.ResponseWriter, r *http.Request, up net.Conn)) string {
+	t.Helper()
+	return serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if done != nil {
 				done <- struct{}{}
@@ -46,14 +61,8 @@ func pacedFront(t *testing.T, upstream string, done chan<- struct{}) *http.Clien
 			t.Error(err)
 			return
 		}
-		src, err := detach(up)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		carryPaced(w, r, nil, src)
+		carry(w, r, up)
 	}))
-	return clientOf(front)
 }
 
 // clientOf is an HTTP client of the unix socket at path.
