@@ -161,7 +161,8 @@ func answer(w http.ResponseWriter, resp *http.Response, buffered func() int) boo
 	// The head goes at once when nothing of the body came with it: podman
 	// flushes it alone before a wait or a stream has anything to say, and
 	// a client waits for it. An answer that came with its head (an
-	// inspect, a list) goes with it, in one write and one wakeup.
+	// inspect, a list) goes out with it, sparing the client a write and a
+	// wakeup for the head alone.
 	flush := http.NewResponseController(w).Flush
 	if buffered() == 0 && flush() != nil {
 		return false
