@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -306,41 +308,76 @@ func TestServeScopeLabelChoosesAnAllowedScope(t *testing.T) {
 	}
 }
 
-// matchAll is match over the whole table in order, without the index.
-func matchAll(method, escaped string) (*endpoint, int) {
+// routeVar is a variable of a route template.
+var routeVar = regexp.MustCompile(`\{([a-z]+)(:\.\*)?\}`)
+
+// routeRegexp is what a route means, as a regular expression over the
+// escaped path: podman's optional version prefix, [/libpod] optional,
+// {x} one segment, {x:.*} any run of characters.
+func routeRegexp(route string) *regexp.Regexp {
+	pat := regexp.QuoteMeta(route)
+	pat = strings.NewReplacer(`\{`, `{`, `\}`, `}`, `\.\*`, `.*`, `\[/libpod\]`, `(?:/libpod)?`).Replace(pat)
+	pat = routeVar.ReplaceAllStringFunc(pat, func(v string) string {
+		m := routeVar.FindStringSubmatch(v)
+		if m[2] != "" {
+			return `(?P<` + m[1] + `>.*)`
+		}
+		return `(?P<` + m[1] + `>[^/]+)`
+	})
+	return regexp.MustCompile(`^(?:/v[0-9][0-9A-Za-z.-]*)?` + pat + `$`)
+}
+
+// matchAll is match by the routes' regular expressions, over the whole
+// table in order, without the index.
+func matchAll(res []*regexp.Regexp, method, escaped string) (*endpoint, map[string]string, int) {
 	code := http.StatusForbidden
 	for i := range endpoints {
-		ep := &endpoints[i]
-		if !ep.re.MatchString(escaped) {
+		m := res[i].FindStringSubmatch(escaped)
+		if m == nil {
 			continue
 		}
-		if !slices.Contains(ep.methods, method) {
+		if !slices.Contains(endpoints[i].methods, method) {
 			code = http.StatusMethodNotAllowed
 			continue
 		}
-		return ep, 0
+		vars := map[string]string{}
+		for j, name := range res[i].SubexpNames() {
+			if name != "" {
+				v, err := url.PathUnescape(m[j])
+				if err != nil {
+					return nil, nil, http.StatusBadRequest
+				}
+				vars[name] = v
+			}
+		}
+		return &endpoints[i], vars, 0
 	}
-	return nil, code
+	return nil, nil, code
 }
 
-func TestRouteIndexMatchesAsTheWholeTable(t *testing.T) {
+func TestRoutesMatchAsTheirRegularExpressionsWould(t *testing.T) {
+	res := make([]*regexp.Regexp, len(endpoints))
+	for i, ep := range endpoints {
+		res[i] = routeRegexp(ep.route)
+	}
 	var paths []string
 	for _, ep := range endpoints {
 		for _, route := range []string{strings.ReplaceAll(ep.route, "[/libpod]", ""), strings.ReplaceAll(ep.route, "[/libpod]", "/libpod")} {
-			for _, fill := range []string{"x", "a%2Fb", "libpod", "v1.41"} {
+			for _, fill := range []string{"x", "a%2Fb", "libpod", "v1.41", "a/b", "a//b", "", "%zz", "localhost/app:latest"} {
 				p := routeVar.ReplaceAllString(route, fill)
-				paths = append(paths, p, "/v1.41"+p, "/v5.8.2"+p, "/v5.8.2/libpod"+p, "/vx"+p, "/v1.41/v1.41"+p, p+"/more")
+				paths = append(paths, p, "/v1.41"+p, "/v5.8.2"+p, "/v5.8.2/libpod"+p, "/vx"+p, "/v1.41/v1.41"+p, "/libpod/libpod"+p, "/v1-rc.2_x"+p, p+"/more", p+"/")
 			}
 		}
 	}
-	paths = append(paths, "", "/", "/v1.41", "/v1.41/", "/libpod", "/v5.8.2/libpod", "/v5.8.2/libpod/", "//containers/json", "/v/containers/json", "/V1.41/containers/json")
+	paths = append(paths, "", "/", "x/containers/json", "/v1.41", "/v1.41/", "/libpod", "/libpod/", "/v5.8.2/libpod", "/v5.8.2/libpod/",
+		"//containers/json", "/v/containers/json", "/V1.41/containers/json", "/v1/libpod", "/containers/json/")
 	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
 	for _, p := range paths {
 		for _, m := range methods {
-			got, _, gotCode := match(m, p)
-			want, wantCode := matchAll(m, p)
-			if got != want || gotCode != wantCode {
-				t.Errorf("%s %s: the index gives %v (%d), the whole table %v (%d)", m, p, routeOf(got), gotCode, routeOf(want), wantCode)
+			got, gotVars, gotCode := match(m, p)
+			want, wantVars, wantCode := matchAll(res, m, p)
+			if got != want || gotCode != wantCode || !reflect.DeepEqual(gotVars, wantVars) {
+				t.Errorf("%s %s: matched %v %v (%d), its regular expressions give %v %v (%d)", m, p, routeOf(got), gotVars, gotCode, routeOf(want), wantVars, wantCode)
 			}
 		}
 	}

@@ -22,6 +22,10 @@ import (
 // a kept-alive connection of upPool, as a byte pipe would but knowing
 // where each answer ends.
 
+// copyBufs are answer's buffers: most answers without a length are an
+// inspect or a list, and a buffer made for each would be garbage at once.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // upPool keeps idle connections to the podman service.
 type upPool struct {
 	mu   sync.Mutex
@@ -167,7 +171,9 @@ func answer(w http.ResponseWriter, resp *http.Response, buffered func() int) boo
 	if buffered() == 0 && flush() != nil {
 		return false
 	}
-	buf := make([]byte, 32<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {

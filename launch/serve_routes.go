@@ -3,7 +3,6 @@ package launch
 import (
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -23,7 +22,27 @@ type endpoint struct {
 	do    action
 	// why is the reason for the decision, quoted in refusals.
 	why string
-	re  *regexp.Regexp
+	// libpod and segs are route, parsed by compile.
+	libpod libpodPrefix
+	segs   []segment
+}
+
+// libpodPrefix says whether a route is libpod's (/libpod/...), Docker's
+// (no prefix) or both ([/libpod]).
+type libpodPrefix int
+
+const (
+	dockerOnly libpodPrefix = iota
+	libpodOnly
+	eitherAPI
+)
+
+// segment is one segment of a route: a literal, or a variable taking one
+// non-empty segment ({x}) or a run of one or more segments, any of them
+// empty ({x:.*}).
+type segment struct {
+	lit, name string
+	run       bool
 }
 
 // Methods, for the table.
@@ -233,9 +252,6 @@ var endpoints = compile([]endpoint{
 	{methods: anyOf, route: "/tasks/{rest:.*}", do: pass, why: whyUnsupp},
 })
 
-// routeVar is a variable of a route template.
-var routeVar = regexp.MustCompile(`\{([a-z]+)(:\.\*)?\}`)
-
 // routeIndex holds the endpoints by the first segment of their route
 // after the version and libpod prefixes, in table order: every route
 // begins with a literal segment, so only the endpoints of a path's own
@@ -243,20 +259,43 @@ var routeVar = regexp.MustCompile(`\{([a-z]+)(:\.\*)?\}`)
 // at a time rather than all of it for every request.
 var routeIndex = index(endpoints)
 
-// compile turns each route into a regular expression over the escaped path,
-// with podman's optional version prefix.
+// compile parses each endpoint's route into its prefix and segments. A
+// path is matched on its segments, not with a regular expression: a
+// request's routing is then a few string comparisons, where the
+// expressions' backtracking over a long container ID cost a proxied
+// inspect tens of microseconds.
 func compile(eps []endpoint) []endpoint {
 	for i := range eps {
-		pat := regexp.QuoteMeta(eps[i].route)
-		pat = strings.NewReplacer(`\{`, `{`, `\}`, `}`, `\.\*`, `.*`, `\[/libpod\]`, `(?:/libpod)?`).Replace(pat)
-		pat = routeVar.ReplaceAllStringFunc(pat, func(v string) string {
-			m := routeVar.FindStringSubmatch(v)
-			if m[2] != "" {
-				return `(?P<` + m[1] + `>.*)`
+		route := eps[i].route
+		switch {
+		case strings.HasPrefix(route, "[/libpod]/"):
+			eps[i].libpod, route = eitherAPI, strings.TrimPrefix(route, "[/libpod]")
+		case strings.HasPrefix(route, "/libpod/"):
+			eps[i].libpod, route = libpodOnly, strings.TrimPrefix(route, "/libpod")
+		}
+		runs := 0
+		for _, seg := range strings.Split(strings.TrimPrefix(route, "/"), "/") {
+			inner, isVar := strings.CutPrefix(seg, "{")
+			if !isVar {
+				if seg == "" || strings.ContainsAny(seg, "{}[]") {
+					panic("route " + eps[i].route + ": a malformed segment " + seg)
+				}
+				eps[i].segs = append(eps[i].segs, segment{lit: seg})
+				continue
 			}
-			return `(?P<` + m[1] + `>[^/]+)`
-		})
-		eps[i].re = regexp.MustCompile(`^(?:/v[0-9][0-9A-Za-z.-]*)?` + pat + `$`)
+			inner, ok := strings.CutSuffix(inner, "}")
+			name, run := strings.CutSuffix(inner, ":.*")
+			if !ok || name == "" || strings.ContainsAny(name, "{}:/") {
+				panic("route " + eps[i].route + ": a malformed variable " + seg)
+			}
+			if run {
+				runs++
+			}
+			eps[i].segs = append(eps[i].segs, segment{name: name, run: run})
+		}
+		if runs > 1 || eps[i].segs[0].name != "" {
+			panic("route " + eps[i].route + ": a route begins with a literal and has at most one run")
+		}
 	}
 	return eps
 }
@@ -265,30 +304,104 @@ func compile(eps []endpoint) []endpoint {
 func index(eps []endpoint) map[string][]*endpoint {
 	idx := map[string][]*endpoint{}
 	for i := range eps {
-		route := strings.TrimPrefix(strings.TrimPrefix(eps[i].route, "[/libpod]"), "/libpod")
-		key := firstSegment(route)
+		key := eps[i].segs[0].lit
 		idx[key] = append(idx[key], &eps[i])
 	}
 	return idx
 }
 
-// firstSegment is the first segment of an escaped path, without its slash.
-func firstSegment(p string) string {
-	seg, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
-	return seg
+// splitPath is an escaped request path as routes are matched on it: its
+// segments once an optional version prefix (/v1.41, /v5.8.2: a v, a
+// digit, then digits, letters, dots and dashes, as podman's router takes
+// it) and then /libpod are taken off. A path that does not begin with a
+// slash has no segments.
+func splitPath(escaped string) (segs []string, libpod bool) {
+	rest, ok := strings.CutPrefix(escaped, "/")
+	if !ok {
+		return nil, false
+	}
+	segs = strings.Split(rest, "/")
+	if len(segs) > 1 && isVersion(segs[0]) {
+		segs = segs[1:]
+	}
+	if len(segs) > 1 && segs[0] == "libpod" {
+		segs, libpod = segs[1:], true
+	}
+	return segs, libpod
 }
 
-// routeKey is the index key of an escaped request path: its first segment
-// once a version prefix (as podman's router takes one) and /libpod are
-// taken off.
-func routeKey(escaped string) string {
-	if seg := firstSegment(escaped); len(seg) > 1 && seg[0] == 'v' && seg[1] >= '0' && seg[1] <= '9' {
-		escaped = escaped[1+len(seg):]
+// isVersion reports whether a path segment is an API version prefix.
+func isVersion(seg string) bool {
+	if len(seg) < 2 || seg[0] != 'v' || seg[1] < '0' || seg[1] > '9' {
+		return false
 	}
-	if seg := firstSegment(escaped); seg == "libpod" {
-		escaped = escaped[1+len(seg):]
+	for _, c := range []byte(seg[2:]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '-') {
+			return false
+		}
 	}
-	return firstSegment(escaped)
+	return true
+}
+
+// matches reports whether ep's route matches a path split by splitPath.
+func (ep *endpoint) matches(segs []string, libpod bool) bool {
+	if libpod && ep.libpod == dockerOnly || !libpod && ep.libpod == libpodOnly {
+		return false
+	}
+	n, ok := ep.runLength(len(segs))
+	if !ok {
+		return false
+	}
+	i := 0
+	for _, s := range ep.segs {
+		switch {
+		case s.run:
+			i += n
+		case s.name != "":
+			if segs[i] == "" {
+				return false
+			}
+			i++
+		default:
+			if segs[i] != s.lit {
+				return false
+			}
+			i++
+		}
+	}
+	return true
+}
+
+// runLength is how many of a path's segments ep's run variable takes,
+// and whether ep can have that many.
+func (ep *endpoint) runLength(segs int) (int, bool) {
+	for _, s := range ep.segs {
+		if s.run {
+			n := segs - (len(ep.segs) - 1)
+			return n, n >= 1
+		}
+	}
+	return 0, segs == len(ep.segs)
+}
+
+// vars is ep's variables on a path it matches, still escaped.
+func (ep *endpoint) vars(segs []string) map[string]string {
+	vars := map[string]string{}
+	n, _ := ep.runLength(len(segs))
+	i := 0
+	for _, s := range ep.segs {
+		switch {
+		case s.run:
+			vars[s.name] = strings.Join(segs[i:i+n], "/")
+			i += n
+		case s.name != "":
+			vars[s.name] = segs[i]
+			i++
+		default:
+			i++
+		}
+	}
+	return vars
 }
 
 // match finds the endpoint of method and the escaped path, and its
@@ -297,25 +410,25 @@ func routeKey(escaped string) string {
 // take there.
 func match(method, escaped string) (*endpoint, map[string]string, int) {
 	code := http.StatusForbidden
-	for _, ep := range routeIndex[routeKey(escaped)] {
-		m := ep.re.FindStringSubmatch(escaped)
-		if m == nil {
+	segs, libpod := splitPath(escaped)
+	if len(segs) == 0 {
+		return nil, nil, code
+	}
+	for _, ep := range routeIndex[segs[0]] {
+		if !ep.matches(segs, libpod) {
 			continue
 		}
 		if !slices.Contains(ep.methods, method) {
 			code = http.StatusMethodNotAllowed
 			continue
 		}
-		vars := map[string]string{}
-		for j, name := range ep.re.SubexpNames() {
-			if name == "" {
-				continue
-			}
-			v, err := url.PathUnescape(m[j])
+		vars := ep.vars(segs)
+		for name, v := range vars {
+			u, err := url.PathUnescape(v)
 			if err != nil {
 				return nil, nil, http.StatusBadRequest
 			}
-			vars[name] = v
+			vars[name] = u
 		}
 		return ep, vars, 0
 	}

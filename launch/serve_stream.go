@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -112,24 +113,29 @@ func carryPaced(w http.ResponseWriter, r *http.Request, body []byte, src *pacedC
 // proxy does not carry on.
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// copyEndToEnd copies the headers of src that are not hop-by-hop to dst.
+// copyEndToEnd copies the headers of src that are not hop-by-hop to dst:
+// neither one of hopByHop nor one that src's Connection header names.
 func copyEndToEnd(dst, src http.Header) {
-	skip := map[string]bool{}
-	for _, h := range hopByHop {
-		skip[h] = true
+	named := src.Values("Connection")
+	for k, vs := range src {
+		if slices.Contains(hopByHop, k) || len(named) > 0 && connectionNames(named, k) {
+			continue
+		}
+		dst[k] = append(dst[k][:0:0], vs...)
 	}
-	for _, v := range src.Values("Connection") {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				skip[http.CanonicalHeaderKey(name)] = true
+}
+
+// connectionNames reports whether the values of a Connection header name
+// the header key.
+func connectionNames(values []string, key string) bool {
+	for _, v := range values {
+		for name := range strings.SplitSeq(v, ",") {
+			if http.CanonicalHeaderKey(strings.TrimSpace(name)) == key {
+				return true
 			}
 		}
 	}
-	for k, vs := range src {
-		if !skip[k] {
-			dst[k] = append(dst[k][:0:0], vs...)
-		}
-	}
+	return false
 }
 
 // pacedConn is a connection to the service taken off the runtime's
