@@ -102,7 +102,7 @@ func (s *Sandbox) Handler(opts ServeOptions) http.Handler {
 		Transport:     p.transport,
 		FlushInterval: -1, // logs, events, stats and pull progress as they come
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+			badGateway(w, r, err)
 		},
 	}
 	return p
@@ -172,6 +172,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		logrus.Debugf("serve: writing the answer: %v", err)
 	}
+}
+
+// badGateway answers a request the podman service could not be asked, or
+// did not answer.
+func badGateway(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
 }
 
 // writeLaunchError answers a failed create: the server's own error body
@@ -358,13 +364,15 @@ func rawStream(resp *http.Response) bool {
 		resp.StatusCode == http.StatusOK && resp.ContentLength < 0 && len(resp.TransferEncoding) == 0
 }
 
-// writeHead writes the status line and headers of resp as the server sent them.
-func writeHead(w *bufio.Writer, resp *http.Response) error {
+// writeHead writes the status line and headers of resp as the server
+// sent them, then body, and flushes.
+func writeHead(w *bufio.Writer, resp *http.Response, body ...byte) error {
 	fmt.Fprintf(w, "HTTP/%d.%d %s\r\n", resp.ProtoMajor, resp.ProtoMinor, resp.Status)
 	if err := resp.Header.Write(w); err != nil {
 		return err
 	}
 	w.WriteString("\r\n")
+	w.Write(body)
 	return w.Flush()
 }
 

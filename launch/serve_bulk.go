@@ -40,7 +40,7 @@ func bulk(p *proxy, w http.ResponseWriter, r *http.Request, vars map[string]stri
 	}
 	up, err := p.dial(r.Context())
 	if err != nil {
-		writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+		badGateway(w, r, err)
 		return
 	}
 	carryBulk(w, r, up)
@@ -62,7 +62,7 @@ func carryBulk(w http.ResponseWriter, r *http.Request, conn net.Conn) {
 		return // the client went away
 	}
 	if err != nil {
-		writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+		badGateway(w, r, err)
 		return
 	}
 	if !inChunks(resp) {
@@ -82,7 +82,7 @@ func carryBulk(w http.ResponseWriter, r *http.Request, conn net.Conn) {
 	head.Header.Set("Connection", "close")
 	// What reading the head took of the body goes with the head.
 	early, _ := up.br.Peek(up.br.Buffered())
-	if err := writeHeadAnd(clientBuf.Writer, head, early); err != nil {
+	if err := writeHead(clientBuf.Writer, head, early...); err != nil {
 		return
 	}
 	if err := carryRest(client, conn); err != nil {
@@ -93,17 +93,6 @@ func carryBulk(w http.ResponseWriter, r *http.Request, conn net.Conn) {
 // inChunks reports whether resp's body comes in chunks, and only so.
 func inChunks(resp *http.Response) bool {
 	return resp.ContentLength < 0 && len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked"
-}
-
-// writeHeadAnd writes head's status line and headers, then body, and flushes.
-func writeHeadAnd(w *bufio.Writer, head *http.Response, body []byte) error {
-	fmt.Fprintf(w, "HTTP/%d.%d %s\r\n", head.ProtoMajor, head.ProtoMinor, head.Status)
-	if err := head.Header.Write(w); err != nil {
-		return err
-	}
-	w.WriteString("\r\n")
-	w.Write(body)
-	return w.Flush()
 }
 
 // carryRest moves what src sends to dst until src ends: spliced when both

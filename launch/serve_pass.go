@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -78,7 +77,7 @@ func (p *proxy) passBodiless(w http.ResponseWriter, r *http.Request) {
 	for {
 		up, reused, err := p.upConn(r.Context())
 		if err != nil {
-			writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+			badGateway(w, r, err)
 			return
 		}
 		// A client that goes away before the service has answered, or
@@ -96,7 +95,7 @@ func (p *proxy) passBodiless(w http.ResponseWriter, r *http.Request) {
 				logrus.Debugf("serve: a kept connection to the podman service failed (%v); sending again", err)
 				continue
 			}
-			writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+			badGateway(w, r, err)
 			return
 		}
 		keep := answer(w, resp, up.br.Buffered)

@@ -73,7 +73,7 @@ func carryPaced(w http.ResponseWriter, r *http.Request, body []byte, src *pacedC
 		err = bw.Flush()
 	}
 	if err != nil {
-		writeError(w, http.StatusBadGateway, fmt.Errorf("forwarding %s %s to the podman service: %w", r.Method, r.URL.Path, err))
+		badGateway(w, r, err)
 		return
 	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(src, streamBuffer), out)
