@@ -327,30 +327,52 @@ func routeRegexp(route string) *regexp.Regexp {
 	return regexp.MustCompile(`^(?:/v[0-9][0-9A-Za-z.-]*)?` + pat + `$`)
 }
 
-// matchAll is match by the routes' regular expressions, over the whole
-// table in order, without the index.
-func matchAll(res []*regexp.Regexp, method, escaped string) (*endpoint, map[string]string, int) {
-	code := http.StatusForbidden
+// regexpMatch is an endpoint whose regular expression matches a path,
+// with its variables unescaped (nil when one does not unescape).
+type regexpMatch struct {
+	ep   *endpoint
+	vars map[string]string
+}
+
+// regexpMatches are the endpoints whose regular expressions match an
+// escaped path, in table order.
+func regexpMatches(res []*regexp.Regexp, escaped string) []regexpMatch {
+	var out []regexpMatch
 	for i := range endpoints {
 		m := res[i].FindStringSubmatch(escaped)
 		if m == nil {
 			continue
 		}
-		if !slices.Contains(endpoints[i].methods, method) {
+		vars := map[string]string{}
+		for j, name := range res[i].SubexpNames() {
+			if name == "" {
+				continue
+			}
+			v, err := url.PathUnescape(m[j])
+			if err != nil {
+				vars = nil
+				break
+			}
+			vars[name] = v
+		}
+		out = append(out, regexpMatch{&endpoints[i], vars})
+	}
+	return out
+}
+
+// matchAll is match by the routes' regular expressions, over the whole
+// table in order, without the index.
+func matchAll(matches []regexpMatch, method string) (*endpoint, map[string]string, int) {
+	code := http.StatusForbidden
+	for _, m := range matches {
+		if !slices.Contains(m.ep.methods, method) {
 			code = http.StatusMethodNotAllowed
 			continue
 		}
-		vars := map[string]string{}
-		for j, name := range res[i].SubexpNames() {
-			if name != "" {
-				v, err := url.PathUnescape(m[j])
-				if err != nil {
-					return nil, nil, http.StatusBadRequest
-				}
-				vars[name] = v
-			}
+		if m.vars == nil {
+			return nil, nil, http.StatusBadRequest
 		}
-		return &endpoints[i], vars, 0
+		return m.ep, m.vars, 0
 	}
 	return nil, nil, code
 }
@@ -373,9 +395,10 @@ func TestRoutesMatchAsTheirRegularExpressionsWould(t *testing.T) {
 		"//containers/json", "/v/containers/json", "/V1.41/containers/json", "/v1/libpod", "/containers/json/")
 	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
 	for _, p := range paths {
+		matches := regexpMatches(res, p)
 		for _, m := range methods {
 			got, gotVars, gotCode := match(m, p)
-			want, wantVars, wantCode := matchAll(res, m, p)
+			want, wantVars, wantCode := matchAll(matches, m)
 			if got != want || gotCode != wantCode || !reflect.DeepEqual(gotVars, wantVars) {
 				t.Errorf("%s %s: matched %v %v (%d), its regular expressions give %v %v (%d)", m, p, routeOf(got), gotVars, gotCode, routeOf(want), wantVars, wantCode)
 			}
