@@ -184,14 +184,8 @@ func serveRound(ctx context.Context, servers []*server, reps []ServerReport, o o
 			}
 		}
 	}()
-	streams := make([]string, len(servers))
 	for i, s := range servers {
 		if s.served, err = s.startServe(filepath.Join(filepath.Dir(s.cfg.StateDir), "serve")); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.binary, err)
-		}
-		// The stream container, made through serve: wired, as the
-		// containers whose logs are read and files copied through it are.
-		if streams[i], err = s.streamContainer(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.binary, err)
 		}
 		reps[i].Serve = &ServeReport{Wiring: benchWiring}
@@ -209,6 +203,16 @@ func serveRound(ctx context.Context, servers []*server, reps []ServerReport, o o
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The stream container, made through serve once (a) is done: wired,
+	// as the containers whose logs are read and files copied through it
+	// are. Made before (a), the writeback of its 200 MB went on under
+	// (a)'s first launches.
+	streams := make([]string, len(servers))
+	for i, s := range servers {
+		if streams[i], err = s.streamContainer(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.binary, err)
+		}
 	}
 	reqs, err := requestRound(ctx, servers, streams, o.requests)
 	if err != nil {
