@@ -385,14 +385,15 @@ func TestRoutesMatchAsTheirRegularExpressionsWould(t *testing.T) {
 	var paths []string
 	for _, ep := range endpoints {
 		for _, route := range []string{strings.ReplaceAll(ep.route, "[/libpod]", ""), strings.ReplaceAll(ep.route, "[/libpod]", "/libpod")} {
-			for _, fill := range []string{"x", "a%2Fb", "libpod", "v1.41", "a/b", "a//b", "", "%zz", "localhost/app:latest"} {
+			for _, fill := range []string{"x", "a%2Fb", "v1.41", "a/b", "", "%zz"} {
 				p := routeVar.ReplaceAllString(route, fill)
-				paths = append(paths, p, "/v1.41"+p, "/v5.8.2"+p, "/v5.8.2/libpod"+p, "/vx"+p, "/v1.41/v1.41"+p, "/libpod/libpod"+p, "/v1-rc.2_x"+p, p+"/more", p+"/")
+				paths = append(paths, p, "/v1-rc.2"+p, "/v5.8.2/libpod"+p, "/vx"+p, "/v1.41/v1.41"+p, p+"/more", p+"/")
 			}
 		}
 	}
 	paths = append(paths, "", "/", "x/containers/json", "/v1.41", "/v1.41/", "/libpod", "/libpod/", "/v5.8.2/libpod", "/v5.8.2/libpod/",
-		"//containers/json", "/v/containers/json", "/V1.41/containers/json", "/v1/libpod", "/containers/json/")
+		"//containers/json", "/v/containers/json", "/V1.41/containers/json", "/v1/libpod", "/containers/json/",
+		"/libpod/libpod/containers/json", "/v1.41_x/containers/json", "/v1.41/libpod/libpod/_ping")
 	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}
 	for _, p := range paths {
 		matches := regexpMatches(res, p)
