@@ -22,9 +22,11 @@ type endpoint struct {
 	do    action
 	// why is the reason for the decision, quoted in refusals.
 	why string
-	// libpod and segs are route, parsed by compile.
+	// libpod and segs are route, parsed by compile; run is the index in
+	// segs of its run variable, or -1 when it has none.
 	libpod libpodPrefix
 	segs   []segment
+	run    int
 }
 
 // libpodPrefix says whether a route is libpod's (/libpod/...), Docker's
@@ -37,12 +39,11 @@ const (
 	eitherAPI
 )
 
-// segment is one segment of a route: a literal, or a variable taking one
-// non-empty segment ({x}) or a run of one or more segments, any of them
-// empty ({x:.*}).
+// segment is one segment of a route: a literal, or a variable. A variable
+// takes one non-empty segment ({x}), except the endpoint's run variable
+// ({x:.*}, endpoint.run), which takes one or more, any of them empty.
 type segment struct {
 	lit, name string
-	run       bool
 }
 
 // Methods, for the table.
@@ -273,7 +274,7 @@ func compile(eps []endpoint) []endpoint {
 		case strings.HasPrefix(route, "/libpod/"):
 			eps[i].libpod, route = libpodOnly, strings.TrimPrefix(route, "/libpod")
 		}
-		runs := 0
+		eps[i].run = -1
 		for _, seg := range strings.Split(strings.TrimPrefix(route, "/"), "/") {
 			inner, isVar := strings.CutPrefix(seg, "{")
 			if !isVar {
@@ -289,11 +290,14 @@ func compile(eps []endpoint) []endpoint {
 				panic("route " + eps[i].route + ": a malformed variable " + seg)
 			}
 			if run {
-				runs++
+				if eps[i].run >= 0 {
+					panic("route " + eps[i].route + ": more than one run variable")
+				}
+				eps[i].run = len(eps[i].segs)
 			}
-			eps[i].segs = append(eps[i].segs, segment{name: name, run: run})
+			eps[i].segs = append(eps[i].segs, segment{name: name})
 		}
-		if runs > 1 || eps[i].segs[0].name != "" {
+		if eps[i].segs[0].name != "" {
 			panic("route " + eps[i].route + ": a route begins with a literal and has at most one run")
 		}
 	}
@@ -343,71 +347,48 @@ func isVersion(seg string) bool {
 	return true
 }
 
-// matches reports whether ep's route matches a path split by splitPath.
-func (ep *endpoint) matches(segs []string, libpod bool) bool {
+// bind reports whether ep's route matches a path split by splitPath and,
+// when vars is not nil, puts the route's variables in it, still escaped.
+// match binds twice, without vars and then with them, so that a path is
+// tried against its candidates without allocating.
+func (ep *endpoint) bind(segs []string, libpod bool, vars map[string]string) bool {
 	if libpod && ep.libpod == dockerOnly || !libpod && ep.libpod == libpodOnly {
 		return false
 	}
-	n, ok := ep.runLength(len(segs))
-	if !ok {
+	// The run variable takes what the other segments leave, at least one.
+	runLen := len(segs) - (len(ep.segs) - 1)
+	if ep.run < 0 && runLen != 1 || runLen < 1 {
 		return false
 	}
 	i := 0
-	for _, s := range ep.segs {
+	for j, s := range ep.segs {
+		take := 1
+		if j == ep.run {
+			take = runLen
+		}
+		v := segs[i : i+take]
+		i += take
 		switch {
-		case s.run:
-			i += n
-		case s.name != "":
-			if segs[i] == "" {
+		case s.name == "":
+			if v[0] != s.lit {
 				return false
 			}
-			i++
-		default:
-			if segs[i] != s.lit {
-				return false
-			}
-			i++
+			continue
+		case j != ep.run && v[0] == "":
+			return false
+		}
+		if vars != nil {
+			vars[s.name] = strings.Join(v, "/")
 		}
 	}
 	return true
 }
 
-// runLength is how many of a path's segments ep's run variable takes,
-// and whether ep can have that many.
-func (ep *endpoint) runLength(segs int) (int, bool) {
-	for _, s := range ep.segs {
-		if s.run {
-			n := segs - (len(ep.segs) - 1)
-			return n, n >= 1
-		}
-	}
-	return 0, segs == len(ep.segs)
-}
-
-// vars is ep's variables on a path it matches, still escaped.
-func (ep *endpoint) vars(segs []string) map[string]string {
-	vars := map[string]string{}
-	n, _ := ep.runLength(len(segs))
-	i := 0
-	for _, s := range ep.segs {
-		switch {
-		case s.run:
-			vars[s.name] = strings.Join(segs[i:i+n], "/")
-			i += n
-		case s.name != "":
-			vars[s.name] = segs[i]
-			i++
-		default:
-			i++
-		}
-	}
-	return vars
-}
-
 // match finds the endpoint of method and the escaped path, and its
-// variables unescaped. Without one, code says why: 404 for a path podman's
-// API does not have (as far as serve knows), 405 for a method it does not
-// take there.
+// variables unescaped. Without one, code says why: 403 for a path podman's
+// API does not have (as far as serve knows: serve refuses what it has not
+// decided), 405 for a method it does not take there, 400 for a variable
+// that does not unescape.
 func match(method, escaped string) (*endpoint, map[string]string, int) {
 	code := http.StatusForbidden
 	segs, libpod := splitPath(escaped)
@@ -415,14 +396,15 @@ func match(method, escaped string) (*endpoint, map[string]string, int) {
 		return nil, nil, code
 	}
 	for _, ep := range routeIndex[segs[0]] {
-		if !ep.matches(segs, libpod) {
+		if !ep.bind(segs, libpod, nil) {
 			continue
 		}
 		if !slices.Contains(ep.methods, method) {
 			code = http.StatusMethodNotAllowed
 			continue
 		}
-		vars := ep.vars(segs)
+		vars := map[string]string{}
+		ep.bind(segs, libpod, vars)
 		for name, v := range vars {
 			u, err := url.PathUnescape(v)
 			if err != nil {
