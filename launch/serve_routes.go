@@ -298,7 +298,7 @@ func compile(eps []endpoint) []endpoint {
 			eps[i].segs = append(eps[i].segs, segment{name: name})
 		}
 		if eps[i].segs[0].name != "" {
-			panic("route " + eps[i].route + ": a route begins with a literal and has at most one run")
+			panic("route " + eps[i].route + ": a route begins with a literal segment")
 		}
 	}
 	return eps
