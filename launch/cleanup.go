@@ -16,7 +16,13 @@ import (
 // undo. It never removes the container, which belongs to its user, and is
 // safe to repeat and on names that were never launched.
 func (s *Sandbox) Cleanup(ctx context.Context, name string) (found bool, err error) {
-	opts := wiring.CleanupOptions{Tokens: s.tokens}
+	return s.cleanup(ctx, name, nil)
+}
+
+// cleanup is Cleanup, leaving name alone when keep, asked under the name's
+// lock, says so (wiring.CleanupOptions.Keep).
+func (s *Sandbox) cleanup(ctx context.Context, name string, keep func() (bool, error)) (found bool, err error) {
+	opts := wiring.CleanupOptions{Tokens: s.tokens, Keep: keep}
 	if plan, ok, _ := wiring.ReadPlan(s.cfg, name); ok && plan.Shield {
 		if opts.Shield, err = s.firewall(); err != nil {
 			return false, err

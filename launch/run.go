@@ -199,17 +199,13 @@ const nameBusyWait = 5 * time.Second
 // cleanupOnceFree cleans up name, waiting a little while another cleanup
 // holds it: a watch sees the removal this process just made and cleans
 // up at the same moment, and one of the two then finds the name held.
-// When gone is not nil it is asked before each attempt, and a name it says
-// holds a container again (a launch held the name meanwhile) is left alone.
-func (s *Sandbox) cleanupOnceFree(ctx context.Context, name string, gone func() (bool, error)) error {
+// When keep is not nil it is asked under the name's lock on each attempt,
+// and a name it says holds a container again (a launch held the name
+// meanwhile) is left alone.
+func (s *Sandbox) cleanupOnceFree(ctx context.Context, name string, keep func() (bool, error)) error {
 	deadline := time.Now().Add(nameBusyWait)
 	for {
-		if gone != nil {
-			if ok, err := gone(); err != nil || !ok {
-				return err
-			}
-		}
-		_, err := s.Cleanup(ctx, name)
+		_, err := s.cleanup(ctx, name, keep)
 		var busy *wiring.NameBusyError
 		if !errors.As(err, &busy) || time.Now().After(deadline) || !sleep(ctx, 50*time.Millisecond) {
 			return err

@@ -314,7 +314,7 @@ func (p *proxy) cleanupRemoved(ctx context.Context, before []Entry) {
 func (s *Sandbox) cleanupGone(ctx context.Context, srv Server, name string) {
 	err := s.cleanupOnceFree(context.WithoutCancel(ctx), name, func() (bool, error) {
 		data, err := inspect(ctx, srv, name)
-		return data == nil, err
+		return data != nil, err
 	})
 	if err != nil && ctx.Err() == nil {
 		s.note(fmt.Sprintf("WARNING: cleaning up the sandbox state of removed container %q: %v", name, err))

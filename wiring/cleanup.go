@@ -15,6 +15,12 @@ type CleanupOptions struct {
 	// ContainerID is the container's ID, when it still exists; the
 	// shield keys its per-container state by it.
 	ContainerID string
+	// Keep, when set, is asked once the name's lock is held and before
+	// anything is touched: when it reports true (the name holds a
+	// container again, launched while another held the name), Cleanup
+	// leaves everything and reports nothing found. Asked before the lock,
+	// a launch could make the container in between.
+	Keep func() (bool, error)
 }
 
 // Cleanup reverses a launch of name: it revokes the container's phantom
@@ -33,6 +39,11 @@ func Cleanup(ctx context.Context, cfg Config, name string, opts CleanupOptions) 
 		return false, err
 	}
 	defer lock.release()
+	if opts.Keep != nil {
+		if keep, err := opts.Keep(); err != nil || keep {
+			return false, err
+		}
+	}
 
 	plan, hasPlan, planErr := ReadPlan(cfg, name)
 	scope := plan.ScopeName()

@@ -304,3 +304,53 @@ func TestCleanupThatCannotRevokeKeepsTheRecordOfTheTokens(t *testing.T) {
 	}
 	assertNoneLeft(t, cfg, store, "web", "the second Cleanup")
 }
+
+// TestCleanupAsksKeepUnderTheNameLock: Keep is asked once the name is
+// held, so that a launch cannot make the container again between the
+// question and the cleanup; a name it keeps, or whose question fails, is
+// left as it was.
+func TestCleanupAsksKeepUnderTheNameLock(t *testing.T) {
+	errAsk := errors.New("the server cannot be asked")
+	for _, tc := range []struct {
+		name    string
+		keep    bool
+		err     error
+		removed bool
+	}{
+		{name: "a name launched again is left alone", keep: true},
+		{name: "a failed question leaves everything", err: errAsk},
+		{name: "a name that stays gone is cleaned up", removed: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := testConfig(t, wiring.ServicesSocket)
+			store := testStore(t, cfg)
+			launched(t, cfg, store, "web", wiring.Request{Scope: "proj"})
+			var held error
+			keep := func() (bool, error) {
+				// Another cleanup of the name must find it held.
+				_, held = wiring.Cleanup(ctx, cfg, "web", wiring.CleanupOptions{Tokens: store})
+				return tc.keep, tc.err
+			}
+			found, err := wiring.Cleanup(ctx, cfg, "web", wiring.CleanupOptions{Tokens: store, Keep: keep})
+			if !errors.Is(err, tc.err) || found != tc.removed {
+				t.Fatalf("Cleanup = %v, %v; want %v, %v", found, err, tc.removed, tc.err)
+			}
+			if _, ok := errors.AsType[*wiring.NameBusyError](held); !ok {
+				t.Errorf("a cleanup from within Keep = %v; want the name held", held)
+			}
+			if tc.removed {
+				assertNoneLeft(t, cfg, store, "web", "the cleanup")
+				return
+			}
+			for _, p := range statePaths(cfg, "web") {
+				if !exists(t, p) {
+					t.Errorf("the kept name lost %s", p)
+				}
+			}
+			if n, err := store.CountSubject(ctx, "web"); err != nil || n == 0 {
+				t.Errorf("the kept name's tokens: CountSubject = %d, %v", n, err)
+			}
+		})
+	}
+}
