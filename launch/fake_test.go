@@ -33,7 +33,10 @@ type fakeServer struct {
 	createMakes bool
 	startErr    error
 	inspectErr  error
-	exitCode    int
+	// onInspect runs as Inspect answers about nameOrID, after the
+	// server has looked the container up.
+	onInspect func(nameOrID string)
+	exitCode  int
 	// onStart runs as Start starts a container, as the server would.
 	onStart func()
 	// images are the images the server has; pullErr fails Pull, which
@@ -171,14 +174,18 @@ func (f *fakeServer) setRunning(id string, running bool) {
 
 func (f *fakeServer) Inspect(_ context.Context, nameOrID string) (*define.InspectContainerData, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.inspectErr != nil {
-		return nil, f.inspectErr
+	c, err, on := f.find(nameOrID), f.inspectErr, f.onInspect
+	f.mu.Unlock()
+	if on != nil {
+		on(nameOrID)
 	}
-	if c := f.find(nameOrID); c != nil {
-		return c, nil
+	switch {
+	case err != nil:
+		return nil, err
+	case c == nil:
+		return nil, &podmanapi.NoSuchContainerError{Name: nameOrID}
 	}
-	return nil, &podmanapi.NoSuchContainerError{Name: nameOrID}
+	return c, nil
 }
 
 func (f *fakeServer) RemoveImage(_ context.Context, ref string) error {

@@ -25,6 +25,19 @@ func holdName(t *testing.T, f fixture, name string) (release func()) {
 	return func() { lock.Close() }
 }
 
+// nameHeld reports whether someone holds name's lock, without holding it
+// any longer than it takes to tell.
+func nameHeld(t *testing.T, f fixture, name string) bool {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(f.cfg.LockDir(), name+".lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	defer lock.Close()
+	return syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == syscall.EWOULDBLOCK
+}
+
 // followRemovals runs WatchRemovals until the test ends.
 func followRemovals(t *testing.T, f fixture) {
 	t.Helper()

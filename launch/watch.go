@@ -235,23 +235,32 @@ func (w *watcher) handle(ctx context.Context, srv Server, ev podmanapi.Event) er
 		ev.Attributes[wiring.SidecarLabel] != cfg.SidecarPath(name) {
 		return nil
 	}
-	data, err := inspect(ctx, srv, name)
-	if err != nil {
-		return fmt.Errorf("checking whether %q exists again: %w", name, err)
-	}
-	if data != nil {
-		w.sb.note(fmt.Sprintf("watch: %q was removed and exists again; its state is left to the new container", name))
+	// Asked under the name's lock: a launch of the name between the check
+	// and the cleanup would otherwise lose its state.
+	var kept string
+	found, err := w.sb.cleanup(ctx, name, func() (bool, error) {
+		data, err := inspect(ctx, srv, name)
+		if err != nil {
+			return false, fmt.Errorf("checking whether %q exists again: %w", name, err)
+		}
+		if data != nil {
+			kept = "was removed and exists again; its state is left to the new container"
+			return true, nil
+		}
+		launched, ok, err := wiring.LaunchedAt(cfg, name)
+		if err != nil {
+			return false, err
+		}
+		if ok && launched.After(ev.Time) {
+			kept = "was removed and launched again since; its state is left to the new launch"
+			return true, nil
+		}
+		return false, nil
+	})
+	if kept != "" {
+		w.sb.note(fmt.Sprintf("watch: %q %s", name, kept))
 		return nil
 	}
-	launched, ok, err := wiring.LaunchedAt(cfg, name)
-	if err != nil {
-		return err
-	}
-	if ok && launched.After(ev.Time) {
-		w.sb.note(fmt.Sprintf("watch: %q was removed and launched again since; its state is left to the new launch", name))
-		return nil
-	}
-	found, err := w.sb.Cleanup(ctx, name)
 	if err != nil {
 		return fmt.Errorf("cleaning up after %q: %w", name, err)
 	}

@@ -292,6 +292,35 @@ func TestWatchLeavesANameLaunchedAgain(t *testing.T) {
 	}
 }
 
+// TestWatchDecidesUnderTheNameLock: whether a removed name holds a
+// container again is asked while the watch holds the name, so no launch can
+// make the container between the answer and the cleanup.
+func TestWatchDecidesUnderTheNameLock(t *testing.T) {
+	f, _ := watchFixture(t)
+	f.create(t, "web")
+	var (
+		mu   sync.Mutex
+		held []bool
+	)
+	f.srv.mu.Lock()
+	f.srv.onInspect = func(name string) {
+		if name == "web" {
+			mu.Lock()
+			defer mu.Unlock()
+			held = append(held, nameHeld(t, f, "web"))
+		}
+	}
+	f.srv.mu.Unlock()
+	startWatch(t, f, nil)
+	f.remove(t, "web")
+	eventually(t, "web is cleaned up", func() bool { return f.cleanedUp("web") })
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(held, true) {
+		t.Errorf("the watch asked whether web exists again %d times, never while it held the name", len(held))
+	}
+}
+
 func TestWatchRetriesACleanupThatFailed(t *testing.T) {
 	f, notes := watchFixture(t)
 	f.create(t, "web")
