@@ -2,6 +2,7 @@ package launch_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -15,27 +16,40 @@ import (
 // progress holds it, until the returned release is called.
 func holdName(t *testing.T, f fixture, name string) (release func()) {
 	t.Helper()
-	lock, err := os.OpenFile(filepath.Join(f.cfg.LockDir(), name+".lock"), os.O_RDWR, 0)
+	lock, err := tryLock(f, name)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		t.Fatal(err)
 	}
 	return func() { lock.Close() }
 }
 
 // nameHeld reports whether someone holds name's lock, without holding it
-// any longer than it takes to tell.
+// any longer than it takes to tell. It may run outside the test's goroutine.
 func nameHeld(t *testing.T, f fixture, name string) bool {
 	t.Helper()
+	lock, err := tryLock(f, name)
+	switch {
+	case err == nil:
+		lock.Close()
+		return false
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return true
+	}
+	t.Error(err)
+	return false
+}
+
+// tryLock takes name's lock without waiting for it, as the sandbox does.
+func tryLock(f fixture, name string) (*os.File, error) {
 	lock, err := os.OpenFile(filepath.Join(f.cfg.LockDir(), name+".lock"), os.O_RDWR, 0)
 	if err != nil {
-		t.Error(err)
-		return false
+		return nil, err
 	}
-	defer lock.Close()
-	return syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == syscall.EWOULDBLOCK
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return lock, nil
 }
 
 // followRemovals runs WatchRemovals until the test ends.
